@@ -1,0 +1,1 @@
+"""Flax Linen models, one file per family; every model takes ``train`` explicitly."""

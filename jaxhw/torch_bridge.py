@@ -1,0 +1,203 @@
+"""PyTorch state <-> Flax variables. The only jaxhw module that imports torch.
+
+``variables_from_torch(module, like)`` walks the torch module's parameterised layers in registration
+order and the Flax layers of ``like`` (the jaxhw model's variables, or their shapes from
+``jax.eval_shape``) in creation order, and converts each pair: so a jaxhw model matches a torch module
+when it creates the same layers in the same order. ``load_into_torch(variables, module)`` goes back.
+Layouts: Linear weights are transposed ((out, in) -> (in, out)); Conv kernels go OIHW -> HWIO (and
+OIW -> WIO for Conv1d); BatchNorm weight/bias/running_mean/running_var map to scale/bias/mean/var.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import numpy as np
+import torch
+from torch import nn as tnn
+
+Layer = tuple[dict, dict]  # (params of one Flax layer, its batch_stats or {})
+
+
+class Converter(NamedTuple):
+    """How one torch layer type maps to one or more consecutive Flax layers."""
+
+    num_flax_layers: Callable[[tnn.Module], int]
+    to_flax: Callable[[tnn.Module], list[Layer]]
+    to_torch: Callable[[tnn.Module, list[Layer]], None]
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.detach().cpu().numpy().copy()
+
+
+def _copy(tensor: torch.Tensor, value, what: str) -> None:
+    value = torch.as_tensor(np.asarray(value), dtype=tensor.dtype)
+    if tuple(value.shape) != tuple(tensor.shape):
+        raise ValueError(f"{what}: torch expects shape {tuple(tensor.shape)}, the Flax value has {tuple(value.shape)}")
+    with torch.no_grad():
+        tensor.copy_(value)
+
+
+def _weight_to_flax(weight: torch.Tensor) -> np.ndarray:
+    """Linear (out, in) -> (in, out); ConvNd (out, in, *spatial) -> (*spatial, in, out)."""
+    w = _numpy(weight)
+    return w.T if w.ndim == 2 else np.transpose(w, (*range(2, w.ndim), 1, 0))
+
+
+def _weight_to_torch(kernel: np.ndarray) -> np.ndarray:
+    k = np.asarray(kernel)
+    return k.T if k.ndim == 2 else np.transpose(k, (k.ndim - 1, k.ndim - 2, *range(k.ndim - 2)))
+
+
+def _affine_to_flax(module) -> list[Layer]:
+    params = {"kernel": _weight_to_flax(module.weight)}
+    if module.bias is not None:
+        params["bias"] = _numpy(module.bias)
+    return [(params, {})]
+
+
+def _affine_to_torch(module, layers: list[Layer]) -> None:
+    params = layers[0][0]
+    _copy(module.weight, _weight_to_torch(params["kernel"]), f"{type(module).__name__}.weight")
+    if module.bias is not None:
+        _copy(module.bias, params["bias"], f"{type(module).__name__}.bias")
+
+
+def _batchnorm_to_flax(module) -> list[Layer]:
+    params = {"scale": _numpy(module.weight), "bias": _numpy(module.bias)} if module.affine else {}
+    stats = ({"mean": _numpy(module.running_mean), "var": _numpy(module.running_var)}
+             if module.track_running_stats else {})
+    return [(params, stats)]
+
+
+def _batchnorm_to_torch(module, layers: list[Layer]) -> None:
+    params, stats = layers[0]
+    if module.affine:
+        _copy(module.weight, params["scale"], "BatchNorm.weight")
+        _copy(module.bias, params["bias"], "BatchNorm.bias")
+    if module.track_running_stats:
+        _copy(module.running_mean, stats["mean"], "BatchNorm.running_mean")
+        _copy(module.running_var, stats["var"], "BatchNorm.running_var")
+
+
+_one = lambda module: 1  # noqa: E731
+CONVERTERS: dict[type, Converter] = {
+    tnn.Linear: Converter(_one, _affine_to_flax, _affine_to_torch),
+    tnn.Conv1d: Converter(_one, _affine_to_flax, _affine_to_torch),
+    tnn.Conv2d: Converter(_one, _affine_to_flax, _affine_to_torch),
+    tnn.BatchNorm1d: Converter(_one, _batchnorm_to_flax, _batchnorm_to_torch),
+    tnn.BatchNorm2d: Converter(_one, _batchnorm_to_flax, _batchnorm_to_torch),
+}
+
+
+def torch_layers(module: tnn.Module) -> list[tuple[str, tnn.Module, Converter]]:
+    """The torch layers that hold state, in registration order, with their converters."""
+    layers = []
+    for name, sub in module.named_modules():
+        converter = CONVERTERS.get(type(sub))
+        if converter is not None:
+            layers.append((name or type(sub).__name__, sub, converter))
+        elif not list(sub.children()) and (list(sub.parameters(recurse=False)) or list(sub.buffers(recurse=False))):
+            raise TypeError(f"torch layer {name!r} of type {type(sub).__name__} has no converter; "
+                            f"known: {', '.join(t.__name__ for t in CONVERTERS)}")
+    return layers
+
+
+def flax_layer_paths(variables: dict) -> list[tuple[str, ...]]:
+    """Paths of the Flax layers (dicts holding arrays) in creation order, from params and batch_stats."""
+    paths: list[tuple[str, ...]] = []
+
+    def walk(tree, prefix):
+        if any(not isinstance(v, dict) for v in tree.values()):
+            if prefix not in paths:
+                paths.append(prefix)
+            return
+        for key, value in tree.items():
+            walk(value, prefix + (key,))
+
+    walk(dict(variables.get("params", {})), ())
+    for path in _stat_paths(variables.get("batch_stats", {})):
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def _stat_paths(tree, prefix=()):
+    if tree and all(not isinstance(v, dict) for v in tree.values()):
+        return [prefix]
+    return [p for key, value in tree.items() for p in _stat_paths(value, prefix + (key,))]
+
+
+def _get(tree: dict, path: tuple[str, ...]) -> dict:
+    for key in path:
+        tree = tree.get(key, {}) if isinstance(tree, dict) else {}
+    return dict(tree)
+
+
+def _set(tree: dict, path: tuple[str, ...], value: dict) -> None:
+    for key in path[:-1]:
+        tree = tree.setdefault(key, {})
+    tree[path[-1]] = value
+
+
+def _pair_layers(module: tnn.Module, like: dict):
+    """Yield (torch name, torch module, converter, flax paths) pairs, checking the counts match."""
+    torch_side = torch_layers(module)
+    flax_paths = flax_layer_paths(like)
+    needed = sum(c.num_flax_layers(m) for _, m, c in torch_side)
+    if needed != len(flax_paths):
+        raise ValueError(f"the torch module has {len(torch_side)} stateful layers needing {needed} Flax layers, "
+                         f"the Flax variables have {len(flax_paths)}: "
+                         f"torch {[n for n, _, _ in torch_side]} vs flax {['/'.join(p) for p in flax_paths]}")
+    position = 0
+    for name, sub, converter in torch_side:
+        count = converter.num_flax_layers(sub)
+        yield name, sub, converter, flax_paths[position:position + count]
+        position += count
+
+
+def variables_from_torch(module: tnn.Module, like: dict) -> dict:
+    """The Flax variables (params, and batch_stats if any) holding the torch module's weights and statistics.
+
+    ``like`` gives the structure: the matching jaxhw model's variables or ``jax.eval_shape`` of its init.
+    Shapes are checked against it.
+    """
+    params: dict = {}
+    stats: dict = {}
+    for name, sub, converter, paths in _pair_layers(module, like):
+        for path, (layer_params, layer_stats) in zip(paths, converter.to_flax(sub)):
+            _check_shapes(name, path, layer_params, _get(like.get("params", {}), path))
+            _check_shapes(name, path, layer_stats, _get(like.get("batch_stats", {}), path))
+            if layer_params:
+                _set(params, path, layer_params)
+            if layer_stats:
+                _set(stats, path, layer_stats)
+    variables = {"params": params}
+    if stats:
+        variables["batch_stats"] = stats
+    return jax.tree_util.tree_map(np.asarray, variables)
+
+
+def _check_shapes(name: str, path, ours: dict, expected: dict) -> None:
+    for key, value in ours.items():
+        if key not in expected:
+            raise ValueError(f"torch layer {name!r} gives {key!r} but Flax layer {'/'.join(path)} has only "
+                             f"{sorted(expected)}")
+        if tuple(np.shape(value)) != tuple(np.shape(expected[key])):
+            raise ValueError(f"torch layer {name!r} -> {'/'.join(path)}/{key}: shape {np.shape(value)} "
+                             f"but the Flax model expects {np.shape(expected[key])}")
+
+
+def load_into_torch(variables: dict, module: tnn.Module) -> tnn.Module:
+    """Copy Flax variables into the matching torch module in place (and return it)."""
+    like = jax.tree_util.tree_map(np.asarray, dict(variables))
+    for _, sub, converter, paths in _pair_layers(module, like):
+        converter.to_torch(sub, [(_get(like.get("params", {}), p), _get(like.get("batch_stats", {}), p))
+                                 for p in paths])
+    return module
+
+
+def to_numpy_tree(tree: Any) -> Any:
+    """Host numpy copies of a pytree of arrays (for comparisons)."""
+    return jax.tree_util.tree_map(np.asarray, tree)

@@ -1,0 +1,138 @@
+"""Jitted train and eval steps, and whole epochs as one ``lax.scan`` over on-device batches.
+
+The PyTorch loop ``optimizer.zero_grad(); loss = loss_fn(model(x), y); loss.backward(); optimizer.step()``
+is ``train_step``: ``jax.value_and_grad`` returns fresh gradients each call (nothing to zero),
+``state.apply_gradients`` is the optax update. Train versus eval is the explicit ``train`` argument.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+
+from jaxhw.data.loader import epoch_indices
+from jaxhw.losses import accuracy_count, cross_entropy
+from jaxhw.training.state import TrainState
+
+Batch = Mapping[str, jax.Array]
+# Separate random streams derived from the run's key: one per step for training, one for shuffling
+# epochs, one for evaluation, so adding an evaluation never changes the training run.
+SHUFFLE_STREAM, EVAL_STREAM = 0x5EED, 0xE7A1
+
+
+def scale_images(x: jax.Array) -> jax.Array:
+    """uint8 pixels to float32 in [0, 1] (ToTensor), done per batch inside the step; floats pass through."""
+    return x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x
+
+
+@dataclasses.dataclass(frozen=True)
+class Objective:
+    """What a model is trained for: how a batch becomes (inputs, targets), the loss, the summed metrics.
+
+    prepare(batch, key, train) -> (inputs, targets); loss(outputs, targets) -> mean loss of the batch;
+    metrics(outputs, targets) -> dict of sums over the batch (divided by the data size per epoch).
+    """
+
+    loss: Callable[[Any, Any], jax.Array]
+    metrics: Callable[[Any, Any], dict]
+    prepare: Callable[[Batch, jax.Array, bool], tuple] = lambda batch, key, train: (scale_images(batch["x"]),
+                                                                                    batch["y"])
+
+
+def _classification_metrics(logits, labels):
+    return {"loss": cross_entropy(logits, labels, reduction="sum"), "accuracy": accuracy_count(logits, labels)}
+
+
+classification = Objective(loss=cross_entropy, metrics=_classification_metrics)
+
+
+def apply_model(state: TrainState, params, inputs, train: bool, key: jax.Array):
+    """model.train()/model.eval() made explicit: returns (outputs, batch_stats after this call)."""
+    variables = {"params": params, "batch_stats": state.batch_stats} if state.batch_stats else {"params": params}
+    if train and state.batch_stats:
+        outputs, updates = state.apply_fn(variables, inputs, train=True, rngs={"dropout": key},
+                                          mutable=["batch_stats"])
+        return outputs, updates["batch_stats"]
+    return state.apply_fn(variables, inputs, train=train, rngs={"dropout": key}), state.batch_stats
+
+
+def train_step(state: TrainState, batch: Batch, objective: Objective = classification):
+    """One optimizer step on one batch; returns the new state and the batch's summed metrics."""
+    step_key = jax.random.fold_in(state.rng, state.step)
+    prepare_key, dropout_key = jax.random.split(step_key)
+    inputs, targets = objective.prepare(batch, prepare_key, True)
+
+    def loss_of(params):
+        outputs, batch_stats = apply_model(state, params, inputs, True, dropout_key)
+        return objective.loss(outputs, targets), (outputs, batch_stats)
+
+    (_, (outputs, batch_stats)), grads = jax.value_and_grad(loss_of, has_aux=True)(state.params)
+    return state.apply_gradients(grads, batch_stats), objective.metrics(outputs, targets)
+
+
+def eval_step(state: TrainState, batch: Batch, objective: Objective = classification, train: bool = False):
+    """Summed metrics of one batch without updating anything (torch.no_grad() plus model.eval()).
+
+    train=True reproduces the "forgot model.eval()" mistake: dropout on and batch statistics of this
+    batch, though the running statistics are still left untouched.
+    """
+    key = jax.random.fold_in(jax.random.fold_in(state.rng, EVAL_STREAM), state.step)
+    prepare_key, dropout_key = jax.random.split(key)
+    inputs, targets = objective.prepare(batch, prepare_key, False)
+    outputs, _ = apply_model(state, state.params, inputs, train, dropout_key)
+    return objective.metrics(outputs, targets)
+
+
+def _gather(data: Batch, index: jax.Array) -> dict:
+    return {name: values[index] for name, values in data.items()}
+
+
+def _add(a, b):
+    return jax.tree_util.tree_map(jnp.add, a, b)
+
+
+def _scan_batches(step, carry, data: Batch, batches: jax.Array, rest: jax.Array | None):
+    """Run ``step(carry, batch) -> (carry, metrics)`` over index batches, summing the metrics."""
+    carry, metrics = jax.lax.scan(lambda c, index: step(c, _gather(data, index)), carry, batches)
+    totals = jax.tree_util.tree_map(lambda m: m.sum(axis=0), metrics)
+    if rest is not None:
+        carry, last = step(carry, _gather(data, rest))
+        totals = _add(totals, last)
+    return carry, totals
+
+
+def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, shuffle: bool = True,
+                  drop_last: bool = False) -> Callable[[TrainState, Batch, jax.Array], tuple]:
+    """A jitted ``epoch(state, data, epoch) -> (state, summed metrics)``: the whole epoch on the device.
+
+    data is a dict of device arrays (images stay uint8); the batch order is a permutation drawn on the
+    device from (state.rng, epoch), and the last partial batch is kept unless drop_last.
+    """
+
+    def epoch_fn(state: TrainState, data: Batch, epoch: jax.Array):
+        num_examples = len(next(iter(data.values())))
+        key = jax.random.fold_in(jax.random.fold_in(state.rng, SHUFFLE_STREAM), epoch)
+        batches, rest = epoch_indices(key, num_examples, batch_size, shuffle, drop_last)
+        step = functools.partial(train_step, objective=objective)
+        return _scan_batches(step, state, data, batches, rest)
+
+    return jax.jit(epoch_fn, donate_argnums=0)
+
+
+def make_eval_fn(objective: Objective = classification, batch_size: int = 1000,
+                 train: bool = False) -> Callable[[TrainState, Batch], dict]:
+    """A jitted ``evaluate(state, data) -> summed metrics`` over the whole data set, in order, in batches."""
+
+    def evaluate(state: TrainState, data: Batch):
+        num_examples = len(next(iter(data.values())))
+        batches, rest = epoch_indices(None, num_examples, min(batch_size, num_examples), shuffle=False)
+
+        def step(carry, batch):
+            return carry, eval_step(state, batch, objective, train)
+
+        return _scan_batches(step, None, data, batches, rest)[1]
+
+    return jax.jit(evaluate)
