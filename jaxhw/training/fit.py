@@ -33,6 +33,7 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
     """
     train_device, test_device = to_device(train_data), (to_device(test_data) if test_data is not None else None)
     num_train = len(next(iter(train_data.values())))
+    num_test = len(next(iter(test_data.values()))) if test_data is not None else 0
     epoch_fn = make_epoch_fn(objective, batch_size, shuffle=True, drop_last=drop_last)
     evaluate = make_eval_fn(objective)
     seen = num_train if not drop_last else (num_train // batch_size) * batch_size
@@ -45,7 +46,7 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
         totals = jax.block_until_ready(totals)
         record = {"epoch": epoch + 1, **_averages(totals, seen, "train_"), "seconds": time.perf_counter() - start}
         if test_device is not None:
-            record.update(_averages(evaluate(state, test_device), len(test_data["y"]), "test_"))
+            record.update(_averages(evaluate(state, test_device), num_test, "test_"))
         history.append(record)
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k.startswith(("train_loss", "test_"))})
         if on_epoch_end is not None:
