@@ -1,9 +1,10 @@
 """PyTorch state <-> Flax variables. The only jaxhw module that imports torch.
 
-``variables_from_torch(module, like)`` walks the torch module's parameterised layers in registration
-order and the Flax layers of ``like`` (the jaxhw model's variables, or their shapes from
-``jax.eval_shape``) in creation order, and converts each pair: so a jaxhw model matches a torch module
-when it creates the same layers in the same order. ``load_into_torch(variables, module)`` goes back.
+``variables_from_torch(torch_module, model, sample_input)`` walks the torch module's stateful layers in
+registration order and the Flax model's layers in the order its ``__call__`` first uses them (found by
+tracing ``model.init`` on the sample input's shape, nothing computed), and converts each pair: a jaxhw
+model matches a torch module when it uses the same layers in the same order.
+``load_into_torch(variables, torch_module, model, sample_input)`` goes back.
 Layouts: Linear weights are transposed ((out, in) -> (in, out)); Conv kernels go OIHW -> HWIO (and
 OIW -> WIO for Conv1d); BatchNorm weight/bias/running_mean/running_var map to scale/bias/mean/var.
 """
@@ -104,29 +105,37 @@ def torch_layers(module: tnn.Module) -> list[tuple[str, tnn.Module, Converter]]:
     return layers
 
 
-def flax_layer_paths(variables: dict) -> list[tuple[str, ...]]:
-    """Paths of the Flax layers (dicts holding arrays) in creation order, from params and batch_stats."""
-    paths: list[tuple[str, ...]] = []
+def flax_layers(model: Any, sample_input) -> tuple[list[tuple[str, ...]], dict]:
+    """The Flax model's layer paths in first-use order, and the shapes of its variables.
 
-    def walk(tree, prefix):
-        if any(not isinstance(v, dict) for v in tree.values()):
-            if prefix not in paths:
-                paths.append(prefix)
-            return
-        for key, value in tree.items():
-            walk(value, prefix + (key,))
+    A layer is a module that owns arrays in params or batch_stats. The order comes from intercepting
+    module calls while ``jax.eval_shape`` traces ``model.init`` (dict key order is not reliable: pytree
+    operations sort it).
+    """
+    import flax.linen as nn
 
-    walk(dict(variables.get("params", {})), ())
-    for path in _stat_paths(variables.get("batch_stats", {})):
-        if path not in paths:
-            paths.append(path)
-    return paths
+    order: list[tuple[str, ...]] = []
+
+    def record(next_fun, args, kwargs, context):
+        if context.method_name == "__call__" and context.module.path not in order:
+            order.append(tuple(context.module.path))
+        return next_fun(*args, **kwargs)
+
+    sample = jax.ShapeDtypeStruct(np.shape(sample_input), np.asarray(sample_input).dtype)
+    with nn.intercept_methods(record):
+        like = jax.eval_shape(lambda x: model.init(jax.random.key(0), x), sample)
+    owners = set(_layer_paths(like.get("params", {}))) | set(_layer_paths(like.get("batch_stats", {})))
+    paths = [path for path in order if path in owners]
+    missing = owners - set(paths)
+    if missing:
+        raise ValueError(f"could not order Flax layers {sorted('/'.join(p) for p in missing)}")
+    return paths, like
 
 
-def _stat_paths(tree, prefix=()):
+def _layer_paths(tree, prefix=()) -> list[tuple[str, ...]]:
     if tree and all(not isinstance(v, dict) for v in tree.values()):
         return [prefix]
-    return [p for key, value in tree.items() for p in _stat_paths(value, prefix + (key,))]
+    return [p for key, value in tree.items() if isinstance(value, dict) for p in _layer_paths(value, prefix + (key,))]
 
 
 def _get(tree: dict, path: tuple[str, ...]) -> dict:
@@ -141,14 +150,13 @@ def _set(tree: dict, path: tuple[str, ...], value: dict) -> None:
     tree[path[-1]] = value
 
 
-def _pair_layers(module: tnn.Module, like: dict):
+def _pair_layers(module: tnn.Module, flax_paths: list[tuple[str, ...]]):
     """Yield (torch name, torch module, converter, flax paths) pairs, checking the counts match."""
     torch_side = torch_layers(module)
-    flax_paths = flax_layer_paths(like)
     needed = sum(c.num_flax_layers(m) for _, m, c in torch_side)
     if needed != len(flax_paths):
         raise ValueError(f"the torch module has {len(torch_side)} stateful layers needing {needed} Flax layers, "
-                         f"the Flax variables have {len(flax_paths)}: "
+                         f"the Flax model has {len(flax_paths)}: "
                          f"torch {[n for n, _, _ in torch_side]} vs flax {['/'.join(p) for p in flax_paths]}")
     position = 0
     for name, sub, converter in torch_side:
@@ -157,16 +165,20 @@ def _pair_layers(module: tnn.Module, like: dict):
         position += count
 
 
-def variables_from_torch(module: tnn.Module, like: dict) -> dict:
-    """The Flax variables (params, and batch_stats if any) holding the torch module's weights and statistics.
+def variables_from_torch(module: tnn.Module, model: Any, sample_input) -> dict:
+    """The Flax variables (params, and batch_stats if any) of ``model`` holding the torch module's state.
 
-    ``like`` gives the structure: the matching jaxhw model's variables or ``jax.eval_shape`` of its init.
-    Shapes are checked against it.
+    ``sample_input`` is one input batch for ``model`` (only its shape and dtype are used); every shape is
+    checked against the model's.
     """
+    if isinstance(model, dict):
+        raise TypeError("variables_from_torch takes (torch_module, flax_model, sample_input): the Flax layer "
+                        "order comes from tracing the model, not from a variables dict")
+    paths, like = flax_layers(model, sample_input)
     params: dict = {}
     stats: dict = {}
-    for name, sub, converter, paths in _pair_layers(module, like):
-        for path, (layer_params, layer_stats) in zip(paths, converter.to_flax(sub)):
+    for name, sub, converter, layer_paths in _pair_layers(module, paths):
+        for path, (layer_params, layer_stats) in zip(layer_paths, converter.to_flax(sub)):
             _check_shapes(name, path, layer_params, _get(like.get("params", {}), path))
             _check_shapes(name, path, layer_stats, _get(like.get("batch_stats", {}), path))
             if layer_params:
@@ -189,12 +201,13 @@ def _check_shapes(name: str, path, ours: dict, expected: dict) -> None:
                              f"but the Flax model expects {np.shape(expected[key])}")
 
 
-def load_into_torch(variables: dict, module: tnn.Module) -> tnn.Module:
-    """Copy Flax variables into the matching torch module in place (and return it)."""
-    like = jax.tree_util.tree_map(np.asarray, dict(variables))
-    for _, sub, converter, paths in _pair_layers(module, like):
-        converter.to_torch(sub, [(_get(like.get("params", {}), p), _get(like.get("batch_stats", {}), p))
-                                 for p in paths])
+def load_into_torch(variables: dict, module: tnn.Module, model: Any, sample_input) -> tnn.Module:
+    """Copy the Flax variables of ``model`` into the matching torch module in place (and return it)."""
+    paths, _ = flax_layers(model, sample_input)
+    host = jax.tree_util.tree_map(np.asarray, dict(variables))
+    for _, sub, converter, layer_paths in _pair_layers(module, paths):
+        converter.to_torch(sub, [(_get(host.get("params", {}), p), _get(host.get("batch_stats", {}), p))
+                                 for p in layer_paths])
     return module
 
 

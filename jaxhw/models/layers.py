@@ -50,3 +50,56 @@ def conv(features: int, kernel_size: Sequence[int], in_features: int, init: str 
         return nn.Conv(features, kernel_size, padding=padding, kernel_init=torch_kernel_init,
                        bias_init=torch_bias_init(fan_in), name=name)
     return nn.Conv(features, kernel_size, padding=padding, name=name)
+
+
+class TorchBatchNorm(nn.Module):
+    """BatchNorm with PyTorch's exact semantics (nn.BatchNorm1d/2d): normalises over every axis but the last.
+
+    Train mode normalises with the batch's mean and biased variance and updates the running statistics
+    with PyTorch's momentum (0.1 here equals Flax's 0.9) using the *unbiased* batch variance, as PyTorch
+    does; Flax's nn.BatchNorm stores the biased one. Eval mode uses the running statistics and changes
+    nothing. Under jit with the batch sharded over devices the batch statistics are those of the global
+    batch (as torch.nn.SyncBatchNorm computes them).
+    """
+
+    momentum: float = 0.1  # PyTorch's convention: running = (1 - momentum) * running + momentum * batch
+    epsilon: float = 1e-5
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        features = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (features,))
+        bias = self.param("bias", nn.initializers.zeros, (features,))
+        running_mean = self.variable("batch_stats", "mean", lambda: jax.numpy.zeros((features,), jax.numpy.float32))
+        running_var = self.variable("batch_stats", "var", lambda: jax.numpy.ones((features,), jax.numpy.float32))
+        if train:
+            axes = tuple(range(x.ndim - 1))
+            count = int(np.prod([x.shape[a] for a in axes]))
+            mean = x.mean(axis=axes)
+            var = ((x - mean) ** 2).mean(axis=axes)
+            if not self.is_initializing():
+                unbiased = var * (count / max(count - 1, 1))
+                running_mean.value = (1 - self.momentum) * running_mean.value + self.momentum * mean
+                running_var.value = (1 - self.momentum) * running_var.value + self.momentum * unbiased
+        else:
+            mean, var = running_mean.value, running_var.value
+        return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+
+
+def batch_norm(kind: str = "torch") -> nn.Module:
+    """A BatchNorm layer: "torch" (PyTorch-exact, the default) or "flax" (nn.BatchNorm, biased running var).
+
+    Both take ``(x, train)`` through ``apply_batch_norm``.
+    """
+    if kind == "torch":
+        return TorchBatchNorm()
+    if kind == "flax":
+        return nn.BatchNorm(momentum=0.9, epsilon=1e-5)
+    raise ValueError(f"batchnorm must be 'torch' or 'flax', got {kind!r}")
+
+
+def apply_batch_norm(layer: nn.Module, x: jax.Array, train: bool) -> jax.Array:
+    """Call either BatchNorm kind in train or eval mode."""
+    if isinstance(layer, nn.BatchNorm):
+        return layer(x, use_running_average=not train)
+    return layer(x, train=train)

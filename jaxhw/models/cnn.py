@@ -1,0 +1,41 @@
+"""A CNN classifier for 28x28x1 images: two conv blocks (Conv, BatchNorm, ReLU, 2x2 max-pool), Dropout, dense head.
+
+Its PyTorch twin is
+    nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
+                  nn.Flatten(), nn.Dropout(0.25), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25),
+                  nn.Linear(128, 10))
+and ``jaxhw.torch_bridge`` maps its weights one to one.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+
+from jaxhw.models.layers import apply_batch_norm, batch_norm, conv, dense
+
+
+class CNN(nn.Module):
+    """Conv blocks with BatchNorm, then Dropout and a dense head; ``train`` switches both layers' behaviour."""
+
+    channels: Sequence[int] = (16, 32)
+    hidden: int = 128
+    num_classes: int = 10
+    dropout: float = 0.25
+    batchnorm: str = "torch"  # "torch" (PyTorch-exact running statistics) or "flax"
+    weight_init: str = "flax"
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
+        for features in self.channels:
+            x = conv(features, (3, 3), x.shape[-1], self.weight_init)(x)
+            x = nn.relu(apply_batch_norm(batch_norm(self.batchnorm), x, train))
+            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+        # Flatten in PyTorch's channel-first order so a torch Linear's weights map without permutation.
+        x = x.transpose(0, 3, 1, 2).reshape((x.shape[0], -1))
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        x = nn.relu(dense(self.hidden, x.shape[-1], self.weight_init)(x))
+        x = nn.Dropout(self.dropout, deterministic=not train)(x)
+        return dense(self.num_classes, x.shape[-1], self.weight_init)(x)
