@@ -6,7 +6,9 @@ tracing ``model.init`` on the sample input's shape, nothing computed), and conve
 model matches a torch module when it uses the same layers in the same order.
 ``load_into_torch(variables, torch_module, model, sample_input)`` goes back.
 Layouts: Linear weights are transposed ((out, in) -> (in, out)); Conv kernels go OIHW -> HWIO (and
-OIW -> WIO for Conv1d); BatchNorm weight/bias/running_mean/running_var map to scale/bias/mean/var.
+OIW -> WIO for Conv1d); BatchNorm weight/bias/running_mean/running_var map to scale/bias/mean/var;
+LSTM/GRU weight_ih_l{k}[_reverse] and weight_hh_... are transposed into w_ih/w_hh of the matching
+jaxhw.models.recurrent cell, biases b_ih/b_hh kept (one Flax layer per layer and direction).
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ def _numpy(tensor: torch.Tensor) -> np.ndarray:
 
 
 def _copy(tensor: torch.Tensor, value, what: str) -> None:
-    value = torch.as_tensor(np.asarray(value), dtype=tensor.dtype)
+    value = torch.as_tensor(np.array(value), dtype=tensor.dtype)
     if tuple(value.shape) != tuple(tensor.shape):
         raise ValueError(f"{what}: torch expects shape {tuple(tensor.shape)}, the Flax value has {tuple(value.shape)}")
     with torch.no_grad():
@@ -90,6 +92,45 @@ CONVERTERS: dict[type, Converter] = {
     tnn.BatchNorm1d: Converter(_one, _batchnorm_to_flax, _batchnorm_to_torch),
     tnn.BatchNorm2d: Converter(_one, _batchnorm_to_flax, _batchnorm_to_torch),
 }
+
+
+def _recurrent_suffixes(module) -> list[str]:
+    """torch's parameter-name suffixes of an LSTM/GRU, layer by layer, forward then reverse: 'l0', 'l0_reverse'."""
+    if getattr(module, "proj_size", 0):
+        raise ValueError(f"{type(module).__name__} with proj_size={module.proj_size} has no jaxhw counterpart")
+    directions = ("", "_reverse") if module.bidirectional else ("",)
+    return [f"l{layer}{direction}" for layer in range(module.num_layers) for direction in directions]
+
+
+def _recurrent_to_flax(module) -> list[Layer]:
+    """LSTM/GRU: per layer-direction, weight_ih (G*H, F) -> w_ih (F, G*H), weight_hh -> w_hh, biases as they are."""
+    layers = []
+    for suffix in _recurrent_suffixes(module):
+        params = {"w_ih": _numpy(getattr(module, f"weight_ih_{suffix}")).T,
+                  "w_hh": _numpy(getattr(module, f"weight_hh_{suffix}")).T}
+        if module.bias:
+            params["b_ih"] = _numpy(getattr(module, f"bias_ih_{suffix}"))
+            params["b_hh"] = _numpy(getattr(module, f"bias_hh_{suffix}"))
+        layers.append((params, {}))
+    return layers
+
+
+def _recurrent_to_torch(module, layers: list[Layer]) -> None:
+    name = type(module).__name__
+    for suffix, (params, _) in zip(_recurrent_suffixes(module), layers):
+        for kind in ("ih", "hh"):
+            # writable copies: torch warns about tensors made from read-only (jax-owned) buffers
+            _copy(getattr(module, f"weight_{kind}_{suffix}"), np.array(params[f"w_{kind}"]).T,
+                  f"{name}.weight_{kind}_{suffix}")
+            if module.bias:
+                _copy(getattr(module, f"bias_{kind}_{suffix}"), np.array(params[f"b_{kind}"]),
+                      f"{name}.bias_{kind}_{suffix}")
+
+
+# A torch LSTM/GRU with L layers and D directions is L*D Flax layers (jaxhw.models.recurrent cells).
+_recurrent = Converter(lambda module: len(_recurrent_suffixes(module)), _recurrent_to_flax, _recurrent_to_torch)
+CONVERTERS[tnn.LSTM] = _recurrent
+CONVERTERS[tnn.GRU] = _recurrent
 
 
 def torch_layers(module: tnn.Module) -> list[tuple[str, tnn.Module, Converter]]:
