@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> None:
 
     result = train_classifier(args.dataset, args.source, args.data_dir, args.model, args.epochs, args.batch_size,
                               args.lr, args.seed, out)
-    print(f"test accuracy {result['test_accuracy']:.4f}, test loss {result['test_loss']:.4f}, "
+    print(f"test accuracy {result['test_accuracy']:.4f} in eval mode "
+          f"({result['test_accuracy_train_mode']:.4f} if model.eval() is forgotten: train mode), test loss {result['test_loss']:.4f}, "
           f"{result['seconds_per_epoch']:.2f} s/epoch; wrote {out}/metrics.json and learning_curves.png")
 
 

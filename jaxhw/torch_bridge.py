@@ -119,12 +119,10 @@ def _recurrent_to_torch(module, layers: list[Layer]) -> None:
     name = type(module).__name__
     for suffix, (params, _) in zip(_recurrent_suffixes(module), layers):
         for kind in ("ih", "hh"):
-            # writable copies: torch warns about tensors made from read-only (jax-owned) buffers
-            _copy(getattr(module, f"weight_{kind}_{suffix}"), np.array(params[f"w_{kind}"]).T,
+            _copy(getattr(module, f"weight_{kind}_{suffix}"), np.asarray(params[f"w_{kind}"]).T,
                   f"{name}.weight_{kind}_{suffix}")
             if module.bias:
-                _copy(getattr(module, f"bias_{kind}_{suffix}"), np.array(params[f"b_{kind}"]),
-                      f"{name}.bias_{kind}_{suffix}")
+                _copy(getattr(module, f"bias_{kind}_{suffix}"), params[f"b_{kind}"], f"{name}.bias_{kind}_{suffix}")
 
 
 # A torch LSTM/GRU with L layers and D directions is L*D Flax layers (jaxhw.models.recurrent cells).

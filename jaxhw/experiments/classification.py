@@ -12,10 +12,12 @@ import optax
 
 from jaxhw.data.images import ImageDataset, load_train_test
 from jaxhw.errors import InputError
+from jaxhw.models.cnn import CNN
 from jaxhw.models.mlp import MLP
-from jaxhw.training import create_train_state, fit
+from jaxhw.training import create_train_state, fit, make_eval_fn
+from jaxhw.training.fit import to_device
 
-CLASSIFIERS = {"mlp": MLP}
+CLASSIFIERS = {"mlp": MLP, "cnn": CNN}
 
 
 def build_classifier(name: str, num_classes: int) -> nn.Module:
@@ -53,18 +55,24 @@ def train_classifier(dataset: str = "mnist", source: str = "auto", data_dir=None
     from jaxhw.report.figures import learning_curves
 
     started = time.perf_counter()
+    if model not in CLASSIFIERS:  # fail before loading any data
+        build_classifier(model, 0)
     train, test = load_train_test(dataset, source, data_dir, verbose=True)
     module = build_classifier(model, train.num_classes)
     state = create_train_state(module, optax.adam(lr), train.images[:1], seed)
     state, history = fit(state, as_arrays(train), as_arrays(test), epochs=epochs, batch_size=batch_size,
                          progress=progress)
     final = history[-1]
+    # "Forgot model.eval()": the same test set scored in train mode (dropout on, test-batch statistics).
+    train_mode = make_eval_fn(train=True)(state, to_device(as_arrays(test)))
+    train_mode_accuracy = float(train_mode["accuracy"]) / len(test)
     metrics = {
         "model": model, "dataset": dataset, "data_source": train.source,
         "train_examples": len(train), "test_examples": len(test),
         "epochs_run": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
         "parameters": parameter_count(state.params), "devices": 1,
         "test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
+        "test_accuracy_train_mode": train_mode_accuracy,
         **summarize_timing(history),
         "total_seconds": time.perf_counter() - started,
         "epochs": history,

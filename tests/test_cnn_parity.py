@@ -1,0 +1,75 @@
+"""The CNN (Conv2d, BatchNorm2d, ReLU, MaxPool2d, Flatten, Dropout, Linear) against its PyTorch twin."""
+import jax
+import numpy as np
+import pytest
+
+from jaxhw.losses import cross_entropy
+from jaxhw.models.cnn import CNN
+
+torch = pytest.importorskip("torch")
+from parity import nhwc_to_torch, torch_grads_as_flax  # noqa: E402
+from jaxhw.torch_bridge import load_into_torch, variables_from_torch  # noqa: E402
+
+SAMPLE = np.zeros((1, 28, 28, 1), np.uint8)
+tn = torch.nn
+
+
+def torch_cnn(dropout=0.25):
+    torch.manual_seed(0)
+    net = tn.Sequential(tn.Conv2d(1, 16, 3, padding=1), tn.BatchNorm2d(16), tn.ReLU(), tn.MaxPool2d(2),
+                        tn.Conv2d(16, 32, 3, padding=1), tn.BatchNorm2d(32), tn.ReLU(), tn.MaxPool2d(2),
+                        tn.Flatten(), tn.Dropout(dropout), tn.Linear(32 * 7 * 7, 128), tn.ReLU(), tn.Dropout(dropout),
+                        tn.Linear(128, 10))
+    with torch.no_grad():  # non-trivial BatchNorm state, so eval mode really uses it
+        for m in net.modules():
+            if isinstance(m, tn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.5, 0.5)
+                m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 2.0)
+    return net
+
+
+def batch(seed=0, n=12):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n, 28, 28, 1), dtype=np.uint8), rng.integers(0, 10, n).astype(np.int32)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_forward_loss_and_gradients_agree(train):
+    # In train mode dropout is off (p=0) so both sides are deterministic; BatchNorm uses batch statistics.
+    net, model = torch_cnn(dropout=0.0 if train else 0.25), CNN(dropout=0.0 if train else 0.25)
+    variables = variables_from_torch(net, model, SAMPLE)
+    x, y = batch()
+    net.train(train)
+    torch_logits = net(nhwc_to_torch(x))
+    loss = tn.CrossEntropyLoss()(torch_logits, torch.tensor(y).long())
+    loss.backward()
+
+    def our_loss(params):
+        out = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x.astype(np.float32) / 255,
+                          train=train, mutable=["batch_stats"] if train else False)
+        logits = out[0] if train else out
+        return cross_entropy(logits, y), logits
+
+    (value, logits), grads = jax.value_and_grad(our_loss, has_aux=True)(variables["params"])
+    np.testing.assert_allclose(logits, torch_logits.detach().numpy(), atol=1e-4)
+    np.testing.assert_allclose(value, loss.item(), atol=1e-4)
+    theirs = torch_grads_as_flax(net, model, SAMPLE)
+    jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-4), grads, theirs)
+
+
+def test_eval_logits_agree_and_round_trip_is_exact():
+    net, model = torch_cnn(), CNN()
+    variables = variables_from_torch(net, model, SAMPLE)
+    x, _ = batch(1)
+    net.eval()
+    np.testing.assert_allclose(model.apply(variables, x.astype(np.float32) / 255, train=False),
+                               net(nhwc_to_torch(x)).detach().numpy(), atol=1e-4)
+    back = load_into_torch(variables, torch_cnn(), model, SAMPLE)
+    for (name, a), b in zip(net.state_dict().items(), back.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_mismatched_torch_module_is_a_clear_error():
+    wrong = tn.Sequential(tn.Conv2d(1, 8, 3, padding=1), tn.BatchNorm2d(8), tn.Linear(8, 10))
+    with pytest.raises(ValueError, match="stateful layers"):
+        variables_from_torch(wrong, CNN(), SAMPLE)
