@@ -1,0 +1,93 @@
+"""PNG figures written with matplotlib's Agg backend (no display needed)."""
+from __future__ import annotations
+
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def save(fig, path: pathlib.Path) -> pathlib.Path:
+    """Save and close a figure."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def learning_curves(history: list[dict], path: pathlib.Path, title: str = "") -> pathlib.Path:
+    """Per-epoch train/test loss and, when present, accuracy, side by side."""
+    epochs = [h["epoch"] for h in history]
+    metrics = sorted({k.split("_", 1)[1] for h in history for k in h if k.startswith(("train_", "test_"))})
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for split in ("train", "test"):
+            key = f"{split}_{metric}"
+            if any(key in h for h in history):
+                ax.plot(epochs, [h.get(key) for h in history], marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    return save(fig, path)
+
+
+def reconstruction_pairs(originals, reconstructions, path: pathlib.Path, labels=None, title: str = "") -> pathlib.Path:
+    """Images (N, H, W) in [0, 1] in the top row, their reconstructions beneath, one column each."""
+    count = len(originals)
+    fig, axes = plt.subplots(2, count, figsize=(1.2 * count, 2.9), squeeze=False)
+    for column in range(count):
+        for row, images in enumerate((originals, reconstructions)):
+            ax = axes[row, column]
+            ax.imshow(images[column], cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        if labels is not None:
+            axes[0, column].set_title(str(labels[column]), fontsize=8)
+    axes[0, 0].set_ylabel("input")
+    axes[1, 0].set_ylabel("output")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def latent_scatter(codes, labels, class_names, path: pathlib.Path, title: str = "") -> pathlib.Path:
+    """2-D codes (N, 2) as points coloured by class, with a legend naming the classes."""
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    colours = plt.get_cmap("tab10")
+    for index, name in enumerate(class_names):
+        chosen = labels == index
+        if chosen.any():
+            ax.scatter(codes[chosen, 0], codes[chosen, 1], s=3, alpha=0.5, color=colours(index % 10), label=name,
+                       rasterized=True)
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.legend(markerscale=4, fontsize=8, loc="best", framealpha=0.8)
+    ax.set_title(title or "test set in the latent plane", fontsize=10)
+    return save(fig, path)
+
+
+def latent_manifold(images, extent, path: pathlib.Path, title: str = "") -> pathlib.Path:
+    """A grid of decoded images (rows, cols, H, W), top row at the largest z2, tiled over its latent extent."""
+    import numpy as np
+
+    rows, cols = images.shape[:2]
+    # A one-pixel grey frame around each tile keeps neighbouring decodings apart.
+    framed = np.pad(np.asarray(images), ((0, 0), (0, 0), (1, 1), (1, 1)), constant_values=0.35)
+    height, width = framed.shape[2:]
+    tiled = framed.transpose(0, 2, 1, 3).reshape(rows * height, cols * width)
+    fig, ax = plt.subplots(figsize=(6.5, 6.5))
+    z1_low, z1_high, z2_low, z2_high = extent
+    # Each tile is centred on its grid point: widen the extent by half a step on each side.
+    half_z1 = (z1_high - z1_low) / max(cols - 1, 1) / 2
+    half_z2 = (z2_high - z2_low) / max(rows - 1, 1) / 2
+    ax.imshow(tiled, cmap="gray", vmin=0.0, vmax=1.0, aspect="auto",
+              extent=(z1_low - half_z1, z1_high + half_z1, z2_low - half_z2, z2_high + half_z2))
+    ax.set_xlabel("z1")
+    ax.set_ylabel("z2")
+    ax.set_title(title or "decoded latent grid", fontsize=10)
+    return save(fig, path)
