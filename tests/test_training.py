@@ -35,7 +35,7 @@ def test_scan_epoch_matches_torch_loop_on_the_same_order():
     order = [np.asarray(b) for b in full] + [np.asarray(rest)]
     assert [len(b) for b in order] == [16, 16, 16, 2]
 
-    state, totals = make_epoch_fn(batch_size=batch_size)(state, jax.device_put(data), 0)
+    state, totals, _ = make_epoch_fn(batch_size=batch_size)(state, jax.device_put(data), 0)
 
     optimizer, loss_fn, losses = torch.optim.Adam(net.parameters(), lr=1e-3), torch.nn.CrossEntropyLoss(), []
     for index in order:

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 
 from jaxhw.data.loader import epoch_indices
 from jaxhw.losses import accuracy_count, cross_entropy
+from jaxhw.training.parallel import shard_batch
 from jaxhw.training.state import TrainState
 
 Batch = Mapping[str, jax.Array]
@@ -86,30 +87,30 @@ def eval_step(state: TrainState, batch: Batch, objective: Objective = classifica
     return objective.metrics(outputs, targets)
 
 
-def _gather(data: Batch, index: jax.Array) -> dict:
-    return {name: values[index] for name, values in data.items()}
+def _scan_batches(step, carry, data: Batch, batches: jax.Array, rest: jax.Array | None, mesh=None):
+    """Run ``step(carry, batch) -> (carry, metrics)`` over index batches gathered from on-device data.
 
+    Returns (carry, metrics summed over batches, the per-batch metrics stacked). With a mesh each batch is
+    split over the devices.
+    """
+    def gather(index):
+        return shard_batch({name: values[index] for name, values in data.items()}, mesh)
 
-def _add(a, b):
-    return jax.tree_util.tree_map(jnp.add, a, b)
-
-
-def _scan_batches(step, carry, data: Batch, batches: jax.Array, rest: jax.Array | None):
-    """Run ``step(carry, batch) -> (carry, metrics)`` over index batches, summing the metrics."""
-    carry, metrics = jax.lax.scan(lambda c, index: step(c, _gather(data, index)), carry, batches)
-    totals = jax.tree_util.tree_map(lambda m: m.sum(axis=0), metrics)
+    carry, per_batch = jax.lax.scan(lambda c, index: step(c, gather(index)), carry, batches)
     if rest is not None:
-        carry, last = step(carry, _gather(data, rest))
-        totals = _add(totals, last)
-    return carry, totals
+        carry, last = step(carry, gather(rest))
+        per_batch = jax.tree_util.tree_map(lambda all_, one: jnp.concatenate([all_, one[None]]), per_batch, last)
+    return carry, jax.tree_util.tree_map(lambda m: m.sum(axis=0), per_batch), per_batch
 
 
 def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, shuffle: bool = True,
-                  drop_last: bool = False) -> Callable[[TrainState, Batch, jax.Array], tuple]:
-    """A jitted ``epoch(state, data, epoch) -> (state, summed metrics)``: the whole epoch on the device.
+                  drop_last: bool = False, mesh=None) -> Callable[[TrainState, Batch, jax.Array], tuple]:
+    """A jitted ``epoch(state, data, epoch) -> (state, summed metrics, per-batch metrics)``: one whole epoch
+    on the device.
 
     data is a dict of device arrays (images stay uint8); the batch order is a permutation drawn on the
-    device from (state.rng, epoch), and the last partial batch is kept unless drop_last.
+    device from (state.rng, epoch), and the last partial batch is kept unless drop_last. With a
+    ``jax.sharding.Mesh`` every batch is split over its devices (data parallelism).
     """
 
     def epoch_fn(state: TrainState, data: Batch, epoch: jax.Array):
@@ -117,13 +118,13 @@ def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, s
         key = jax.random.fold_in(jax.random.fold_in(state.rng, SHUFFLE_STREAM), epoch)
         batches, rest = epoch_indices(key, num_examples, batch_size, shuffle, drop_last)
         step = functools.partial(train_step, objective=objective)
-        return _scan_batches(step, state, data, batches, rest)
+        return _scan_batches(step, state, data, batches, rest, mesh)
 
     return jax.jit(epoch_fn, donate_argnums=0)
 
 
-def make_eval_fn(objective: Objective = classification, batch_size: int = 1000,
-                 train: bool = False) -> Callable[[TrainState, Batch], dict]:
+def make_eval_fn(objective: Objective = classification, batch_size: int = 1000, train: bool = False,
+                 mesh=None) -> Callable[[TrainState, Batch], dict]:
     """A jitted ``evaluate(state, data) -> summed metrics`` over the whole data set, in order, in batches."""
 
     def evaluate(state: TrainState, data: Batch):
@@ -133,6 +134,6 @@ def make_eval_fn(objective: Objective = classification, batch_size: int = 1000,
         def step(carry, batch):
             return carry, eval_step(state, batch, objective, train)
 
-        return _scan_batches(step, None, data, batches, rest)[1]
+        return _scan_batches(step, None, data, batches, rest, mesh)[1]
 
     return jax.jit(evaluate)
