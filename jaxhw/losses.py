@@ -47,11 +47,7 @@ def cross_entropy(logits: jax.Array, targets: jax.Array, reduction: str = "mean"
         raise InputError(f"label_smoothing must lie in [0, 1], got {label_smoothing}")
     log_probs = jax.nn.log_softmax(logits, axis=-1)
     if jnp.issubdtype(targets.dtype, jnp.integer):
-        if targets.shape != logits.shape[:1]:
-            raise InputError(f"class-index targets must have shape {logits.shape[:1]}, got {targets.shape}")
-        if _is_concrete(targets) and targets.size and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
-            raise InputError(f"class-index targets must lie in [0, {num_classes}), "
-                             f"got values from {int(targets.min())} to {int(targets.max())}")
+        _check_class_indices(targets, logits.shape[:1], num_classes)
         nll = -jnp.take_along_axis(log_probs, targets[:, None], axis=-1)[:, 0]
         if label_smoothing:
             nll = (1.0 - label_smoothing) * nll - label_smoothing * log_probs.mean(axis=-1)
@@ -108,7 +104,7 @@ def describe_probabilities(probs, num_classes: int | None = None, atol: float = 
     if num_classes is not None and count != num_classes:
         more_or_fewer = "more" if count > num_classes else "fewer"
         problems.append(f"it has {count} entries, {abs(count - num_classes)} {more_or_fewer} than the "
-                        f"{num_classes} classes (a softmax over {num_classes} logits gives exactly one entry per class)")
+                        f"{num_classes} classes (a softmax over {num_classes} logits gives one entry per class)")
     if not np.isfinite(array).all():
         problems.append("it contains NaN or infinite entries")
         return problems
@@ -162,11 +158,18 @@ def describe_label(label, num_classes: int) -> list[str]:
     if not np.isfinite(array).all():
         problems.append("it contains NaN or infinite entries")
         return problems
-    ones, zeros = np.sum(array == 1.0), np.sum(array == 0.0)
+    ones, zeros = int(np.sum(array == 1.0)), int(np.sum(array == 0.0))
     if ones != 1 or ones + zeros != array.size:
-        largest = f"its largest entry is {array.max():g}" if array.size else "it is empty"
-        problems.append(f"it is not one-hot: {largest} and it has {int(ones)} entries equal to 1, but a one-hot "
-                        "label has exactly one entry equal to 1 and all others 0")
+        if not array.size:
+            fault = "it is empty"
+        elif ones == 0:
+            fault = f"its largest entry is {array.max():g} and no entry equals 1"
+        elif ones > 1:
+            fault = f"{ones} entries equal 1"
+        else:
+            fault = f"besides the 1, {array.size - 1 - zeros} entries are not 0"
+        problems.append(f"it is not one-hot: {fault}; a one-hot label has exactly one entry equal to 1 and all "
+                        "others 0")
     return problems
 
 
@@ -181,11 +184,15 @@ def label_to_class(label, num_classes: int) -> int:
 
 
 def _check_class_indices(targets: jax.Array, shape: tuple, num_classes: int) -> None:
+    """Shape and range of class-index targets; the range only for concrete values (checked with numpy, so a
+    concrete array closed over inside jit is checked too instead of raising a ConcretizationTypeError)."""
     if targets.shape != shape:
         raise InputError(f"class-index targets must have shape {shape}, got {targets.shape}")
-    if _is_concrete(targets) and targets.size and (int(targets.min()) < 0 or int(targets.max()) >= num_classes):
-        raise InputError(f"class-index targets must lie in [0, {num_classes}), "
-                         f"got values from {int(targets.min())} to {int(targets.max())}")
+    if _is_concrete(targets) and targets.size:
+        values = np.asarray(targets)
+        if values.min() < 0 or values.max() >= num_classes:
+            raise InputError(f"class-index targets must lie in [0, {num_classes}), "
+                             f"got values from {int(values.min())} to {int(values.max())}")
 
 
 def _target_distribution(targets, like: jax.Array, label_smoothing: float = 0.0) -> jax.Array:
