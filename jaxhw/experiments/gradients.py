@@ -1,0 +1,469 @@
+"""Homework problem 1 computed, not asserted: the function behind ``python -m jaxhw.gradients``.
+
+1A: the cross-entropy of the homework's predicted vector, after saying what is wrong with that vector.
+1B: dMSE/dy_hat_k and dCE/dy_hat_k, and both with respect to the logits z, three ways (the analytic
+    formulas of jaxhw.losses, jax.grad, central finite differences), and a sweep of the true-class
+    probability showing MSE's gradient vanish when the network is confidently wrong.
+1C: why there is no softmax layer before CrossEntropyLoss: CE on logits is log_softmax then NLL; softmax
+    then log overflows where log_softmax does not; an extra softmax makes the homework MLP learn slower.
+"""
+from __future__ import annotations
+
+import pathlib
+import time
+from typing import Callable, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxhw.errors import InputError
+from jaxhw.losses import (cross_entropy, cross_entropy_from_probabilities, cross_entropy_grad_logits,
+                          cross_entropy_grad_probabilities, describe_label, describe_probabilities,
+                          label_to_class, mse, mse_grad, mse_grad_logits)
+
+NUM_CLASSES = 10
+# Problem 1A as the homework prints it (the student's vector and "one-hot" label).
+HOMEWORK_PROBABILITIES = (0.1, 0.1, 0.0, 0.4, 0.05, 0.05, 0.05, 0.05, 0.05, 0.1, 0.1)
+HOMEWORK_LABEL = (0.0, 0.1, 0.0, 0.0, 0.0)
+HOMEWORK_TRUE_CLASS = 3  # "an image of the digit '3'", y = torch.tensor([3])
+HOMEWORK_P_TRUE = 0.9  # problem 1B: y_hat_3 = 0.9
+LOSSES = ("mse_mean", "mse_sum", "cross_entropy")
+LOSS_TITLES = {"mse_mean": "MSE (mean)", "mse_sum": "MSE (sum)", "cross_entropy": "CE"}
+VARIABLES = ("probabilities", "logits")
+# Finite-difference step scale: losses of probabilities change on the scale of p, losses of logits on 1.
+STEP_SCALES = {"probabilities": 1e-3, "logits": 1.0}
+# 1C(b): logits around 1000; the true class sits 123 below the largest, so its softmax underflows float32.
+OVERFLOW_OFFSETS = (0.0, -5.0, 3.0, -120.0, 2.0, 1.0, -1.0, 4.0, -2.0, 0.0)
+OVERFLOW_CENTER = 1000.0
+
+
+def confident_probabilities(p_true: float, true_class: int = HOMEWORK_TRUE_CLASS,
+                            num_classes: int = NUM_CLASSES) -> np.ndarray:
+    """p_true for the true class and the rest, 1 - p_true, spread evenly over the other classes."""
+    check_case(p_true, true_class, num_classes)
+    probs = np.full(num_classes, (1.0 - p_true) / (num_classes - 1))
+    probs[true_class] = p_true
+    return probs
+
+
+def check_case(p_true: float, true_class: int, num_classes: int = NUM_CLASSES) -> None:
+    """InputError unless 0 < p_true < 1 and true_class is one of num_classes classes."""
+    if not 0.0 < p_true < 1.0:
+        raise InputError(f"p_true must lie strictly between 0 and 1 (the logits are ln p), got {p_true}")
+    if isinstance(true_class, bool) or not isinstance(true_class, (int, np.integer)) \
+            or not 0 <= true_class < num_classes:
+        raise InputError(f"true_class must be an integer in [0, {num_classes}), got {true_class!r}")
+
+
+def central_differences(f: Callable[[jax.Array], jax.Array], x: jax.Array, scale: float = 1.0) -> jax.Array:
+    """The gradient of a scalar function of a vector by central differences, (f(x + h e_k) - f(x - h e_k)) / 2h.
+
+    The step h = eps^(1/3) max(|x_k|, scale) (eps^(1/3) is 6e-6 in float64, 5e-3 in float32) balances rounding
+    against truncation when ``scale`` is the size on which f changes: 1 for logits, small for probabilities
+    (whose losses change on the scale of p itself). The divisor is the step the rounded inputs really took.
+    """
+    x = jnp.asarray(x)
+    h = jnp.finfo(x.dtype).eps ** (1.0 / 3.0) * jnp.maximum(jnp.abs(x), scale)
+    plus, minus = x + jnp.diag(h), x - jnp.diag(h)
+    taken = jnp.diagonal(plus) - jnp.diagonal(minus)
+    values = jax.vmap(f)
+    return (values(plus) - values(minus)) / taken
+
+
+def _one_hot(true_class: int, like: jax.Array) -> jax.Array:
+    return jax.nn.one_hot(true_class, like.shape[-1], dtype=like.dtype)
+
+
+def loss_functions(true_class: int) -> dict:
+    """Each homework loss as a scalar function of one vector: probabilities y_hat (C,) or logits z (C,).
+
+    MSE compares the probabilities with the one-hot label (on logits: after softmax), as problem 1B does.
+    """
+    label = jnp.asarray(true_class)
+
+    def on_softmax(loss):
+        return lambda z: loss(jax.nn.softmax(z))
+
+    by_probabilities = {
+        "mse_mean": lambda p: mse(p, _one_hot(true_class, p), "mean"),
+        "mse_sum": lambda p: mse(p, _one_hot(true_class, p), "sum"),
+        "cross_entropy": lambda p: cross_entropy_from_probabilities(p, label, check=False),
+    }
+    return {
+        "probabilities": by_probabilities,
+        "logits": {"mse_mean": on_softmax(by_probabilities["mse_mean"]),
+                   "mse_sum": on_softmax(by_probabilities["mse_sum"]),
+                   "cross_entropy": lambda z: cross_entropy(z[None], label[None])},
+    }
+
+
+def analytic_gradients(true_class: int) -> dict:
+    """The derived gradients of jaxhw.losses, arranged like loss_functions."""
+    label = jnp.asarray(true_class)
+    return {
+        "probabilities": {
+            "mse_mean": lambda p: mse_grad(p, _one_hot(true_class, p), "mean"),
+            "mse_sum": lambda p: mse_grad(p, _one_hot(true_class, p), "sum"),
+            "cross_entropy": lambda p: cross_entropy_grad_probabilities(p, label),
+        },
+        "logits": {
+            "mse_mean": lambda z: mse_grad_logits(z, _one_hot(true_class, z), "mean"),
+            "mse_sum": lambda z: mse_grad_logits(z, _one_hot(true_class, z), "sum"),
+            "cross_entropy": lambda z: cross_entropy_grad_logits(z[None], label[None])[0],
+        },
+    }
+
+
+def _max_disagreement(*gradients) -> float:
+    """Largest absolute difference between any two of the given gradients."""
+    arrays = [np.asarray(g, dtype=np.float64) for g in gradients]
+    return float(max(np.max(np.abs(a - b)) for i, a in enumerate(arrays) for b in arrays[i + 1:]))
+
+
+def gradient_table(p_true: float = HOMEWORK_P_TRUE, true_class: int = HOMEWORK_TRUE_CLASS,
+                   precision: str = "float64") -> dict:
+    """Every dL/dy_hat_k and dL/dz_k of the three losses, analytic, by jax.grad and by finite differences.
+
+    y_hat has p_true at the true class and the rest spread evenly; z = ln y_hat (so softmax(z) = y_hat).
+    precision is "float64" (computed under jax.enable_x64) or "float32".
+    """
+    if precision not in ("float32", "float64"):
+        raise InputError(f"precision must be 'float32' or 'float64', got {precision!r}")
+    probs64 = confident_probabilities(p_true, true_class)
+    table = {"precision": precision, "p_true": p_true, "true_class": true_class,
+             "probabilities": probs64.tolist(), "logits": np.log(probs64).tolist(), "gradients": {}}
+    functions, analytic = loss_functions(true_class), analytic_gradients(true_class)
+
+    @jax.jit
+    def three_ways(probs):
+        inputs = {"probabilities": probs, "logits": jnp.log(probs)}
+        return {variable: {loss: {"analytic": analytic[variable][loss](inputs[variable]),
+                                  "jax_grad": jax.grad(functions[variable][loss])(inputs[variable]),
+                                  "finite_differences": central_differences(functions[variable][loss],
+                                                                            inputs[variable], STEP_SCALES[variable])}
+                           for loss in LOSSES} for variable in VARIABLES}
+
+    with jax.enable_x64(precision == "float64"):
+        dtype = jnp.dtype(precision)
+        gradients = jax.device_get(three_ways(jnp.asarray(probs64, dtype)))
+        table["finite_difference_step"] = float(jnp.finfo(dtype).eps ** (1.0 / 3.0))
+    for variable in VARIABLES:
+        table["gradients"][variable] = {}
+        for loss, ways in gradients[variable].items():
+            entry = {way: np.asarray(g, dtype=np.float64).tolist() for way, g in ways.items()}
+            entry["max_disagreement"] = _max_disagreement(*ways.values())
+            table["gradients"][variable][loss] = entry
+    table["max_disagreement"] = max(e["max_disagreement"] for v in table["gradients"].values() for e in v.values())
+    return table
+
+
+def probability_sweep(p_values: Sequence[float] | None = None, true_class: int = HOMEWORK_TRUE_CLASS) -> dict:
+    """dL/dz_true and dL/dy_hat_true for each loss as p_true runs over p_values (default 0.01..0.99), float64.
+
+    The logits are ln y_hat with y_hat as in gradient_table; dL/dz_true is checked against jax.grad and finite
+    differences at every point.
+    """
+    p_values = np.round(np.arange(1, 100) / 100, 2) if p_values is None else np.asarray(p_values, np.float64)
+    probs = np.stack([confident_probabilities(float(p), true_class) for p in p_values])
+    sweep = {"p_true": p_values.tolist(), "dL_dz_true": {}, "dL_dyhat_true": {}, "max_disagreement": {}}
+    functions, analytic = loss_functions(true_class), analytic_gradients(true_class)
+
+    @jax.jit
+    def along_sweep(probs):
+        logits = jnp.log(probs)
+        by_logits = {loss: [jax.vmap(analytic["logits"][loss])(logits),
+                            jax.vmap(jax.grad(functions["logits"][loss]))(logits),
+                            jax.vmap(lambda z, f=functions["logits"][loss]: central_differences(f, z))(logits)]
+                     for loss in LOSSES}
+        by_probs = {loss: jax.vmap(analytic["probabilities"][loss])(probs) for loss in LOSSES}
+        return by_logits, by_probs
+
+    with jax.enable_x64(True):
+        by_logits, by_probs = jax.device_get(along_sweep(jnp.asarray(probs)))
+    for loss in LOSSES:
+        sweep["dL_dz_true"][loss] = np.asarray(by_logits[loss][0][:, true_class]).tolist()
+        sweep["max_disagreement"][loss] = _max_disagreement(*by_logits[loss])
+        sweep["dL_dyhat_true"][loss] = np.asarray(by_probs[loss][:, true_class]).tolist()
+    return sweep
+
+
+def problem_1a(probabilities: Sequence[float] = HOMEWORK_PROBABILITIES, label=HOMEWORK_LABEL,
+               renormalize: bool = False, label_as_class: int | None = None,
+               num_classes: int = NUM_CLASSES) -> dict:
+    """The cross-entropy of a predicted vector for a label, after saying everything wrong with either.
+
+    A valid vector and label give the cross-entropy -ln y_hat_true. An invalid label gives nothing unless
+    label_as_class names the class; an invalid vector gives the formula -ln y_hat_k on the vector as given,
+    marked as such, and with renormalize also on the vector divided by its sum. Every problem stays listed.
+    """
+    probs = np.asarray(probabilities, dtype=np.float64)
+    if probs.ndim != 1 or probs.size == 0:
+        raise InputError(f"the predicted vector must be a non-empty list of numbers, got shape {probs.shape}")
+    result = {
+        "probabilities": probs.tolist(), "label": np.asarray(label).tolist(), "num_classes": num_classes,
+        "sum": float(probs.sum()), "entries": int(probs.size),
+        "vector_problems": describe_probabilities(probs, num_classes),
+        "label_problems": describe_label(label, num_classes),
+        "renormalize": renormalize, "label_as_class": label_as_class, "values": {},
+    }
+    result["valid"] = not (result["vector_problems"] or result["label_problems"])
+    if label_as_class is not None:
+        if not 0 <= label_as_class < min(num_classes, probs.size):
+            raise InputError(f"--label-as-class must name one of the {num_classes} classes and an entry of the "
+                             f"{probs.size}-entry vector, i.e. lie in [0, {min(num_classes, probs.size)}), "
+                             f"got {label_as_class}")
+        true_class = label_as_class
+    elif not result["label_problems"]:
+        true_class = label_to_class(label, num_classes)
+        if true_class >= probs.size:
+            raise InputError(f"the label names class {true_class}, but the vector has only {probs.size} entries")
+    else:
+        result["hint"] = ("nothing computed: pass --label-as-class K to say which class the image shows "
+                          f"(the homework's image is the digit {HOMEWORK_TRUE_CLASS}: --label-as-class "
+                          f"{HOMEWORK_TRUE_CLASS}), and --renormalize to also divide the vector by its sum")
+        return result
+    result["true_class"] = true_class
+    if result["valid"]:
+        result["values"]["cross_entropy"] = float(cross_entropy_from_probabilities(probs, true_class))
+        return result
+    result["values"]["as_given"] = float(cross_entropy_from_probabilities(probs, true_class, check=False))
+    if renormalize:
+        if not np.isfinite(probs).all() or (probs < 0).any() or probs.sum() <= 0:
+            raise InputError("--renormalize needs finite, non-negative entries with a positive sum, got "
+                             f"{probs.tolist()}")
+        renormalized = probs / probs.sum()
+        result["renormalized_probabilities"] = renormalized.tolist()
+        result["values"]["renormalized"] = float(cross_entropy_from_probabilities(renormalized, true_class))
+        result["problems_after_renormalizing"] = describe_probabilities(renormalized, num_classes)
+    return result
+
+
+def _nll(log_probs: jax.Array, labels: jax.Array) -> jax.Array:
+    """nn.NLLLoss: minus the mean of the log-probabilities picked by the labels."""
+    return -jnp.take_along_axis(log_probs, labels[:, None], axis=-1).mean()
+
+
+def log_softmax_nll_evidence(seed: int = 0, batch: int = 64) -> dict:
+    """1C(a): cross_entropy(logits) against log_softmax followed by NLL, on random float32 logits.
+
+    Both run op by op (not fused by jit); the float64 value mean(logsumexp(z) - z_label) is the reference.
+    """
+    rng = np.random.default_rng(seed)
+    logits64 = 3.0 * rng.standard_normal((batch, NUM_CLASSES))
+    labels = rng.integers(0, NUM_CLASSES, batch)
+    logits = jnp.asarray(logits64, jnp.float32)
+    ce = float(cross_entropy(logits, jnp.asarray(labels, jnp.int32)))
+    nll = float(_nll(jax.nn.log_softmax(logits), jnp.asarray(labels, jnp.int32)))
+    top = logits64.max(axis=1)
+    reference = float(np.mean(top + np.log(np.exp(logits64 - top[:, None]).sum(axis=1))
+                              - logits64[np.arange(batch), labels]))
+    return {"batch": batch, "cross_entropy": ce, "log_softmax_then_nll": nll, "abs_difference": abs(ce - nll),
+            "float64_reference": reference}
+
+
+def overflow_evidence(true_class: int = HOMEWORK_TRUE_CLASS) -> dict:
+    """1C(b): logits around 1000 in float32: softmax then log gives inf or NaN, log_softmax stays finite."""
+    offsets = np.asarray(OVERFLOW_OFFSETS)
+    logits = jnp.asarray(OVERFLOW_CENTER + offsets, jnp.float32)
+    naive_softmax = jnp.exp(logits) / jnp.exp(logits).sum()  # exp(1000) overflows: inf / inf
+    # The exact value from the offsets alone in float64 (softmax ignores a constant shift).
+    shifted = offsets - offsets.max()
+    exact = float(np.log(np.exp(shifted).sum()) - shifted[true_class])
+    return {
+        "logits": np.asarray(logits).tolist(), "true_class": true_class,
+        "naive_softmax_then_log": float(-jnp.log(naive_softmax[true_class])),
+        "softmax_then_log": float(-jnp.log(jax.nn.softmax(logits)[true_class])),
+        "softmax_of_true_class": float(jax.nn.softmax(logits)[true_class]),
+        "log_softmax": float(-jax.nn.log_softmax(logits)[true_class]),
+        "cross_entropy": float(cross_entropy(logits[None], jnp.asarray([true_class]))),
+        "exact": exact,
+    }
+
+
+def _cross_entropy_after_softmax(logits: jax.Array, labels: jax.Array) -> jax.Array:
+    """The mistake of 1C: nn.Softmax() before nn.CrossEntropyLoss(), which applies log_softmax again."""
+    return cross_entropy(jax.nn.softmax(logits, axis=-1), labels)
+
+
+def extra_softmax_training(epochs: int = 2, train_examples: int | None = None, batch_size: int = 64,
+                           lr: float = 1e-3, seed: int = 0) -> dict:
+    """1C(c): the homework MLP trained with and without an extra softmax before the loss, same seed and data.
+
+    Both runs report the same metrics: cross-entropy of the model's logits (what the predicted probabilities
+    really score) and accuracy, on the embedded MNIST digits; only the training loss differs.
+    """
+    from jaxhw.data.images import load_train_test
+    from jaxhw.experiments.classification import as_arrays
+    from jaxhw.models.mlp import MLP
+    from jaxhw.training import Objective, classification, create_train_state, fit
+
+    train, test = load_train_test("mnist", "embedded")
+    train_arrays = as_arrays(train)
+    if train_examples is not None:
+        if not 1 <= train_examples <= len(train):
+            raise InputError(f"train_examples must lie in [1, {len(train)}], got {train_examples}")
+        # A random subset: the embedded training split is stored sorted by class.
+        keep = np.sort(np.random.default_rng(seed).permutation(len(train))[:train_examples])
+        train_arrays = {name: values[keep] for name, values in train_arrays.items()}
+    objectives = {"cross_entropy_on_logits": classification,
+                  "softmax_then_cross_entropy": Objective(loss=_cross_entropy_after_softmax,
+                                                          metrics=classification.metrics)}
+    runs = {}
+    for name, objective in objectives.items():
+        state = create_train_state(MLP(num_classes=train.num_classes), optax.adam(lr), train.images[:1], seed)
+        _, history = fit(state, train_arrays, as_arrays(test), epochs=epochs, batch_size=batch_size,
+                         objective=objective, progress=False)
+        runs[name] = history
+    plain, extra = runs["cross_entropy_on_logits"][-1], runs["softmax_then_cross_entropy"][-1]
+    return {"epochs": epochs, "train_examples": len(train_arrays["y"]), "test_examples": len(test),
+            "batch_size": batch_size, "lr": lr, "seed": seed, "data_source": train.source, "runs": runs,
+            "test_accuracy": {"cross_entropy_on_logits": plain["test_accuracy"],
+                              "softmax_then_cross_entropy": extra["test_accuracy"]},
+            "test_loss": {"cross_entropy_on_logits": plain["test_loss"],
+                          "softmax_then_cross_entropy": extra["test_loss"]}}
+
+
+def gradient_lab(p_true: float = HOMEWORK_P_TRUE, true_class: int = HOMEWORK_TRUE_CLASS,
+                 probabilities: Sequence[float] = HOMEWORK_PROBABILITIES, label=HOMEWORK_LABEL,
+                 renormalize: bool = False, label_as_class: int | None = None, epochs: int = 2,
+                 train_examples: int | None = None, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
+                 out: pathlib.Path | None = None) -> dict:
+    """All of problem 1 (1A, the 1B tables and sweep, the 1C evidence) as one dict.
+
+    With ``out`` it writes ``gradients.json`` (every number) and ``gradients.png`` (the sweep) there.
+    """
+    started = time.perf_counter()
+    check_case(p_true, true_class)
+    result = {"problem_1a": problem_1a(probabilities, label, renormalize, label_as_class)}
+    result["tables"] = {precision: gradient_table(p_true, true_class, precision)
+                        for precision in ("float64", "float32")}
+    result["sweep"] = probability_sweep(true_class=true_class)
+    result["problem_1c"] = {"log_softmax_nll": log_softmax_nll_evidence(seed),
+                            "overflow": overflow_evidence(true_class),
+                            "training": extra_softmax_training(epochs, train_examples, batch_size, lr, seed)}
+    result["seconds"] = time.perf_counter() - started
+    if out is not None:
+        from jaxhw.cli import write_json
+        from jaxhw.report.figures import gradient_sweep
+
+        write_json(out / "gradients.json", result)
+        sweep = result["sweep"]
+        curves = {LOSS_TITLES[loss]: np.abs(sweep["dL_dz_true"][loss]) for loss in LOSSES[::-1]}
+        gradient_sweep(sweep["p_true"], curves, out / "gradients.png",
+                       f"|dL/dz_true| for true class {true_class} (rest spread evenly)", marks=(p_true,))
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The printed report
+
+
+def problem_1a_text(a: dict) -> list[str]:
+    """The lines the CLI prints for problem_1a's result."""
+    lines = ["Problem 1A: cross-entropy of the predicted vector",
+             f"  y_hat = {a['probabilities']} ({a['entries']} entries, sum {a['sum']:.6g}); label {a['label']}"]
+    if a["vector_problems"]:
+        lines.append(f"  y_hat is not a probability vector over {a['num_classes']} classes:")
+        lines += [f"    - {p}" for p in a["vector_problems"]]
+    if a["label_problems"]:
+        lines.append(f"  the label {tuple(a['label']) if isinstance(a['label'], list) else a['label']} "
+                     "is not a valid label:")
+        lines += [f"    - {p}" for p in a["label_problems"]]
+    if "hint" in a:
+        lines.append(f"  {a['hint']}")
+        return lines
+    k = a["true_class"]
+    values = a["values"]
+    if "cross_entropy" in values:
+        lines.append(f"  CE = -ln y_hat_{k} = -ln {a['probabilities'][k]:g} = {values['cross_entropy']:.4f}")
+        return lines
+    if a["label_as_class"] is not None:
+        lines.append(f"  label read as class {k} (--label-as-class {k})")
+    lines.append(f"  as given:     -ln y_hat_{k} = -ln {a['probabilities'][k]:g} = {values['as_given']:.4f}"
+                 f"  (the formula only: y_hat is not a probability vector over {a['num_classes']} classes)")
+    if "renormalized" in values:
+        lines.append(f"  renormalized: -ln (y_hat_{k} / {a['sum']:.6g}) = -ln {a['renormalized_probabilities'][k]:.6g}"
+                     f" = {values['renormalized']:.4f}")
+        lines += [f"    still wrong after renormalizing: {p}" for p in a["problems_after_renormalizing"]]
+    else:
+        lines.append("  (add --renormalize to divide y_hat by its sum first)")
+    return lines
+
+
+def _format_table(table: dict, variable: str) -> list[str]:
+    symbol = "y_hat_k" if variable == "probabilities" else "z_k"
+    ways = ("analytic", "jax_grad", "finite_differences")
+    short = {"analytic": "analytic", "jax_grad": "jax.grad", "finite_differences": "fin.diff"}
+    width = 10
+    group = len(ways) * width
+    head1 = "  k  " + "".join(f"{('dL/d' + symbol + ', ' + LOSS_TITLES[loss])[:group - 2]:<{group}}" for loss in LOSSES)
+    head2 = "     " + "".join(f"{short[w]:>{width}}" for _ in LOSSES for w in ways)
+    lines = [head1, head2]
+    gradients = table["gradients"][variable]
+    for k in range(NUM_CLASSES):
+        mark = "*" if k == table["true_class"] else " "
+        lines.append(f"{mark} {k:<3}" + "".join(f"{gradients[loss][w][k]:>{width}.6f}" for loss in LOSSES
+                                                for w in ways))
+    lines.append("  max disagreement: " + ", ".join(f"{LOSS_TITLES[loss]} {gradients[loss]['max_disagreement']:.1e}"
+                                                    for loss in LOSSES))
+    return lines
+
+
+def report_text(result: dict) -> str:
+    """The lab's results as the text the CLI prints."""
+    t64, t32 = result["tables"]["float64"], result["tables"]["float32"]
+    k, p = t64["true_class"], t64["p_true"]
+    lines = problem_1a_text(result["problem_1a"]) + [""]
+    lines.append(f"Problem 1B: gradients for true class {k} with y_hat_{k} = {p:g} and the rest "
+                 f"{(1 - p) / (NUM_CLASSES - 1):.6g} each; z = ln y_hat (softmax(z) = y_hat); "
+                 "MSE against the one-hot label")
+    lines.append("Values in float64 (jax.enable_x64); * marks the true class.")
+    for variable in VARIABLES:
+        lines.append("")
+        lines.append(f"With respect to the {'probabilities y_hat' if variable == 'probabilities' else 'logits z'}:")
+        lines += _format_table(t64, variable)
+    lines.append("")
+    lines.append("Largest difference between analytic, jax.grad and central finite differences: "
+                 f"float64 {t64['max_disagreement']:.1e}, float32 {t32['max_disagreement']:.1e}")
+    lines.append(f"  (finite-difference step eps^(1/3) = {t64['finite_difference_step']:.1e} in float64, "
+                 f"{t32['finite_difference_step']:.1e} in float32, times max(|y_hat_k|, 0.001) or max(|z_k|, 1))")
+    g = t64["gradients"]
+    lines.append(f"At y_hat_{k} = {p:g}: dCE/dy_hat_{k} = {g['probabilities']['cross_entropy']['analytic'][k]:.4f} vs "
+                 f"dMSE/dy_hat_{k} = {g['probabilities']['mse_mean']['analytic'][k]:.4f} (mean) / "
+                 f"{g['probabilities']['mse_sum']['analytic'][k]:.4f} (sum);")
+    indent = " " * len(f"At y_hat_{k} = {p:g}: ")
+    lines.append(f"{indent}dCE/dz_{k} = {g['logits']['cross_entropy']['analytic'][k]:.4f} vs "
+                 f"dMSE/dz_{k} = {g['logits']['mse_mean']['analytic'][k]:.4f} (mean) / "
+                 f"{g['logits']['mse_sum']['analytic'][k]:.4f} (sum)")
+    sweep = result["sweep"]
+    lines.append("")
+    lines.append(f"Sweep of y_hat_{k} (float64; analytic, jax.grad and finite differences agree to "
+                 f"{max(sweep['max_disagreement'].values()):.1e}): dL/dz_{k}")
+    lines.append(f"  {'p_true':>7}" + "".join(f"{LOSS_TITLES[loss]:>32}" for loss in LOSSES))
+    for p_show in (0.01, 0.1, 0.5, 0.9, 0.99):
+        i = int(np.argmin(np.abs(np.asarray(sweep["p_true"]) - p_show)))
+        lines.append(f"  {sweep['p_true'][i]:>7.2f}" + "".join(f"{sweep['dL_dz_true'][loss][i]:>32.6f}"
+                                                              for loss in LOSSES))
+    lines.append("  Confidently wrong (p_true -> 0): CE's gradient tends to -1, MSE's to 0 (it vanishes).")
+    c = result["problem_1c"]
+    a, b, train = c["log_softmax_nll"], c["overflow"], c["training"]
+    lines.append("")
+    lines.append("Problem 1C: why no nn.Softmax() before nn.CrossEntropyLoss()")
+    lines.append(f"  (a) CE on logits = log_softmax then NLL, on {a['batch']} random float32 rows: "
+                 f"{a['cross_entropy']:.7f} vs {a['log_softmax_then_nll']:.7f}, difference {a['abs_difference']:.1e}")
+    lines.append(f"      (float64 mean of logsumexp(z) - z_y: {a['float64_reference']:.7f})")
+    lines.append(f"  (b) float32 logits 1000 + {list(OVERFLOW_OFFSETS)}, true class {b['true_class']}, "
+                 f"-ln p_{b['true_class']} by:")
+    lines.append(f"      exp(z)/sum exp(z), then log -> {b['naive_softmax_then_log']} (exp(1000) overflows: inf/inf)")
+    lines.append(f"      softmax, then log           -> {b['softmax_then_log']} (p_{b['true_class']} underflows to "
+                 f"{b['softmax_of_true_class']:g})")
+    lines.append(f"      log_softmax                 -> {b['log_softmax']:.4f}; cross_entropy -> "
+                 f"{b['cross_entropy']:.4f}; exact {b['exact']:.4f}")
+    lines.append(f"  (c) homework MLP, Adam({train['lr']:g}), batch {train['batch_size']}, seed {train['seed']}, "
+                 f"{train['train_examples']} embedded MNIST training digits, test on {train['test_examples']}:")
+    for name, history in train["runs"].items():
+        curve = ", ".join(f"epoch {h['epoch']}: acc {h['test_accuracy']:.3f} CE {h['test_loss']:.3f}" for h in history)
+        lines.append(f"      {name:<28} {curve}")
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""``python -m jaxhw.gradients``: homework problem 1 computed: the 1A cross-entropy, the 1B gradient tables
+(analytic, jax.grad, finite differences) and sweep, and the 1C evidence; writes gradients.json and .png."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jaxhw import cli
+
+
+def number_list(text: str) -> list[float]:
+    """argparse type: numbers separated by commas, optionally in brackets, e.g. "[0.1, 0.9]"."""
+    items = [item.strip() for item in text.strip().strip("[]()").split(",") if item.strip()]
+    try:
+        return [float(item) for item in items]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def label_value(text: str) -> int | list[float]:
+    """argparse type: a class index ("3") or a vector ("0,0,0,1,0,0,0,0,0,0")."""
+    try:
+        return int(text)
+    except ValueError:
+        return number_list(text)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from jaxhw.experiments import gradients as lab
+
+    parser = argparse.ArgumentParser(prog="python -m jaxhw.gradients", description=__doc__)
+    group = parser.add_argument_group("problem 1A (the predicted vector and its label)")
+    group.add_argument("--vector", type=number_list, default=list(lab.HOMEWORK_PROBABILITIES),
+                       help="predicted probabilities, comma-separated (default: the homework's 11-entry vector)")
+    group.add_argument("--label", type=label_value, default=list(lab.HOMEWORK_LABEL),
+                       help="a class index or a one-hot vector (default: the homework's (0.0, 0.1, 0.0, 0.0, 0.0))")
+    group.add_argument("--label-as-class", type=int, default=None, metavar="K",
+                       help="read an invalid label as class K and apply -ln y_hat_K to the vector as given")
+    group.add_argument("--renormalize", action="store_true",
+                       help="also divide the vector by its sum before taking -ln y_hat_K")
+    group = parser.add_argument_group("problem 1B (the gradient tables and the sweep)")
+    group.add_argument("--true-class", type=int, default=lab.HOMEWORK_TRUE_CLASS,
+                       help=f"true class of the table (default {lab.HOMEWORK_TRUE_CLASS})")
+    group.add_argument("--p-true", type=float, default=lab.HOMEWORK_P_TRUE,
+                       help=f"predicted probability of the true class, the rest spread evenly (default "
+                            f"{lab.HOMEWORK_P_TRUE})")
+    group = parser.add_argument_group("problem 1C(c) (training with and without an extra softmax)")
+    cli.add_training_args(group, epochs=2)
+    group.add_argument("--train-examples", type=cli.positive_int, default=None,
+                       help="train on N of the 4,000 embedded MNIST digits, drawn at random with --seed (default all)")
+    cli.add_common_args(parser, default_out="runs/gradients")
+    return parser.parse_args(argv)
+
+
+@cli.run_cli
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    out = cli.start(args)
+    from jaxhw.experiments.gradients import gradient_lab, report_text
+
+    result = gradient_lab(args.p_true, args.true_class, args.vector, args.label, args.renormalize,
+                          args.label_as_class, args.epochs, args.train_examples, args.batch_size, args.lr,
+                          args.seed, out)
+    print(report_text(result))
+    print(f"\nwrote {out}/gradients.json and {out}/gradients.png ({result['seconds']:.1f} s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
