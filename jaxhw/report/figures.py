@@ -91,3 +91,27 @@ def latent_manifold(images, extent, path: pathlib.Path, title: str = "") -> path
     ax.set_ylabel("z2")
     ax.set_title(title or "decoded latent grid", fontsize=10)
     return save(fig, path)
+
+
+def gradient_sweep(p_true, curves: dict, path: pathlib.Path, title: str = "",
+                   marks: tuple = ()) -> pathlib.Path:
+    """|dL/dz_true| against the true-class probability, one line per loss; linear and log scale side by side.
+
+    ``curves`` maps a legend label to the magnitudes; ``marks`` are probabilities to draw as dotted lines.
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, scale in zip(axes, ("linear", "log")):
+        for label, values in curves.items():
+            ax.plot(p_true, values, label=label)
+        for p in marks:
+            ax.axvline(p, color="grey", linestyle=":", linewidth=1)
+        ax.set_yscale(scale)
+        ax.set_xlabel("predicted probability of the true class, p_true")
+        ax.set_ylabel("|dL/dz_true|" + (" (log scale)" if scale == "log" else ""))
+        ax.grid(alpha=0.3, which="both")
+    axes[0].legend()
+    axes[0].annotate("confidently wrong:\nMSE's gradient vanishes", xy=(0.02, 0.0), xytext=(0.12, 0.45),
+                     arrowprops={"arrowstyle": "->"}, fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return save(fig, path)
