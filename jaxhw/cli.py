@@ -57,6 +57,16 @@ def add_training_args(parser: argparse.ArgumentParser, epochs: int = 10, batch_s
     parser.add_argument("--lr", type=positive_float, default=lr, help=f"Adam learning rate (default {lr})")
 
 
+def add_run_args(parser: argparse.ArgumentParser) -> None:
+    """--devices, --checkpoint-dir, --resume and --keep-checkpoints, for every training CLI."""
+    parser.add_argument("--devices", type=positive_int, default=None,
+                        help="devices that share each batch (default: all that JAX sees)")
+    parser.add_argument("--checkpoint-dir", type=pathlib.Path, default=None,
+                        help="save the whole training state here at every epoch end")
+    parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --checkpoint-dir")
+    parser.add_argument("--keep-checkpoints", type=positive_int, default=3, help="checkpoints kept (default 3)")
+
+
 def add_data_args(parser: argparse.ArgumentParser) -> None:
     """--dataset, --source and --data-dir for the image CLIs."""
     from jaxhw.data.images import DATASETS, SOURCES
@@ -101,15 +111,21 @@ def write_json(path: pathlib.Path, data: Any) -> None:
 
 
 def run_cli(main: Callable[[list[str] | None], Any]) -> Callable[[list[str] | None], int]:
-    """Wrap a CLI's main: InputError becomes 'error: ...' on stderr and exit code 2, not a traceback."""
+    """Wrap a CLI's main: InputError becomes 'error: ...' on stderr and exit code 2, not a traceback;
+    a diverged training run (NaN loss) exits 1 with its one-line message."""
 
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
+        from jaxhw.training.fit import TrainingDiverged
+
         try:
             main(argv)
         except InputError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        except TrainingDiverged as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
         return 0
 
     return wrapped

@@ -46,10 +46,12 @@ def as_arrays(dataset: ImageDataset) -> dict:
 
 def train_classifier(dataset: str = "mnist", source: str = "auto", data_dir=None, model: str = "mlp",
                      epochs: int = 10, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-                     out: pathlib.Path | None = None, progress: bool | None = None) -> dict:
+                     out: pathlib.Path | None = None, progress: bool | None = None, devices: int | None = 1,
+                     checkpoint_dir=None, resume: bool = False, keep_checkpoints: int = 3) -> dict:
     """Train a classifier with cross-entropy on logits and Adam, as the homework does; return its metrics.
 
-    With ``out`` it writes ``metrics.json`` and ``learning_curves.png`` there.
+    With ``out`` it writes ``metrics.json`` and ``learning_curves.png`` there. ``devices`` share each batch
+    (None: all); ``checkpoint_dir`` keeps epoch-end checkpoints, which ``resume`` continues from.
     """
     from jaxhw.cli import write_json
     from jaxhw.report.figures import learning_curves
@@ -60,8 +62,16 @@ def train_classifier(dataset: str = "mnist", source: str = "auto", data_dir=None
     train, test = load_train_test(dataset, source, data_dir, verbose=True)
     module = build_classifier(model, train.num_classes)
     state = create_train_state(module, optax.adam(lr), train.images[:1], seed)
+    checkpoints = None
+    if checkpoint_dir is not None:
+        from jaxhw.training.checkpoint import CheckpointStore
+
+        checkpoints = CheckpointStore(checkpoint_dir, keep_checkpoints, description={
+            "task": "classify", "model": model, "dataset": dataset, "batch_size": batch_size, "lr": lr,
+            "seed": seed, "parameters": parameter_count(state.params)})
+    devices_used = jax.device_count() if devices is None else devices
     state, history = fit(state, as_arrays(train), as_arrays(test), epochs=epochs, batch_size=batch_size,
-                         progress=progress)
+                         progress=progress, devices=devices_used, checkpoints=checkpoints, resume=resume)
     final = history[-1]
     # "Forgot model.eval()": the same test set scored in train mode (dropout on, test-batch statistics).
     train_mode = make_eval_fn(train=True)(state, to_device(as_arrays(test)))
@@ -70,7 +80,7 @@ def train_classifier(dataset: str = "mnist", source: str = "auto", data_dir=None
         "model": model, "dataset": dataset, "data_source": train.source,
         "train_examples": len(train), "test_examples": len(test),
         "epochs_run": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-        "parameters": parameter_count(state.params), "devices": 1,
+        "parameters": parameter_count(state.params), "devices": devices_used,
         "test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
         "test_accuracy_train_mode": train_mode_accuracy,
         **summarize_timing(history),

@@ -1,0 +1,111 @@
+"""Checkpoints: a run killed with SIGKILL in epoch 3 of 5 and resumed ends bitwise equal to an uninterrupted one."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from jaxhw.classify import main
+from jaxhw.data.loader import epoch_indices
+from jaxhw.models.cnn import CNN
+from jaxhw.models.mlp import MLP
+from jaxhw.training import create_train_state, fit
+from jaxhw.training.checkpoint import CheckpointStore
+from jaxhw.training.fit import TrainingDiverged
+from jaxhw.training.steps import SHUFFLE_STREAM
+
+ARGS = ["--model", "cnn", "--source", "embedded", "--epochs", "5", "--batch-size", "16", "--no-compile-cache"]
+SAMPLE = np.zeros((1, 28, 28, 1), np.uint8)
+
+
+def classify(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "jaxhw.classify", *ARGS, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def final_state(directory):
+    like = create_train_state(CNN(), optax.adam(1e-3), SAMPLE)
+    store = CheckpointStore(directory, description={"model": "cnn"})
+    state, epoch, history = store.restore(like)
+    assert epoch == 5
+    return jax.device_get({"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
+                           "opt_state": state.opt_state, "rng": jax.random.key_data(state.rng)}), history
+
+
+def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
+    whole = classify("--checkpoint-dir", str(tmp_path / "whole"), "--out", str(tmp_path / "whole_out"))
+    killed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "killed_out"))
+    deadline = time.monotonic() + 400
+    while not (tmp_path / "killed" / "2").is_dir():  # orbax renames the folder into place once it is complete
+        assert killed.poll() is None and time.monotonic() < deadline, killed.communicate()
+        time.sleep(0.005)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert killed.returncode == -signal.SIGKILL
+    assert not (tmp_path / "killed" / "3").exists()  # it died during epoch 3, before that epoch's checkpoint
+    assert not (tmp_path / "killed_out" / "metrics.json").exists()
+
+    resumed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--resume", "--out", str(tmp_path / "killed_out"))
+    for process in (resumed, whole):
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err[-2000:]
+
+    (expected, expected_history), (got, got_history) = final_state(tmp_path / "whole"), final_state(tmp_path / "killed")
+    jax.tree_util.tree_map(np.testing.assert_array_equal, expected, got)  # bitwise
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert strip(expected_history) == strip(got_history)
+    # Determinism: the same command and seed give the same metrics.json, apart from the timings.
+    metrics = [json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole_out", "killed_out")]
+    timing = {"seconds_per_epoch", "first_epoch_seconds", "total_seconds", "epochs"}
+    assert {k: v for k, v in metrics[0].items() if k not in timing} == {k: v for k, v in metrics[1].items()
+                                                                         if k not in timing}
+    assert sorted(p.name for p in (tmp_path / "killed").iterdir() if p.name.isdigit()) == ["3", "4", "5"]  # keep 3
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
+    common = ["--source", "embedded", "--epochs", "1", "--no-compile-cache", "--out", str(tmp_path / "o"),
+              "--checkpoint-dir", str(tmp_path / "ck")]
+    assert main(common) == 0
+    assert main(common + ["--model", "cnn", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "different run" in err and "model was 'mlp', now 'cnn'" in err
+
+
+def test_resume_without_checkpoint_dir(capsys, tmp_path):
+    assert main(["--resume", "--out", str(tmp_path)]) == 2
+    assert "--resume needs --checkpoint-dir" in capsys.readouterr().err
+
+
+def test_nan_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    rng = np.random.default_rng(0)
+    clean = {"x": rng.uniform(0, 1, (64, 28, 28, 1)).astype(np.float32), "y": rng.integers(0, 10, 64).astype(np.int32)}
+    store = CheckpointStore(tmp_path, description={"model": "mlp"})
+    state = create_train_state(MLP(), optax.adam(1e-3), clean["x"][:1], seed=0)
+    fit(state, clean, None, epochs=2, batch_size=16, checkpoints=store, progress=False)
+
+    poisoned = {"x": clean["x"].copy(), "y": clean["y"]}
+    poisoned["x"][37] = 3e38  # finite, but its logits overflow to inf and the loss to NaN
+    state = create_train_state(MLP(), optax.adam(1e-3), clean["x"][:1], seed=0)
+    restored, _, _ = store.restore(state)
+    # The step of epoch 3 that draws example 37, from the same on-device permutation the epoch uses:
+    batches, _ = epoch_indices(jax.random.fold_in(jax.random.fold_in(restored.rng, SHUFFLE_STREAM), 2), 64, 16)
+    step = int(np.flatnonzero((np.asarray(batches) == 37).any(axis=1))[0]) + 1
+    with pytest.raises(TrainingDiverged, match=rf"epoch 3, step {step} of the epoch .*last good checkpoint: epoch 2"):
+        fit(state, poisoned, None, epochs=4, batch_size=16, checkpoints=store, resume=True, progress=False)
+    assert store.latest_epoch() == 2
+    again, epoch, history = store.restore(state)
+    assert epoch == 2 and len(history) == 2 and np.isfinite(history[-1]["train_loss"])
+
+
+def test_nan_in_float_data_is_rejected_before_training():
+    data = {"x": np.zeros((8, 28, 28, 1), np.float32), "y": np.zeros(8, np.int32)}
+    data["x"][3, 0, 0, 0] = np.nan
+    state = create_train_state(MLP(), optax.adam(1e-3), data["x"][:1])
+    with pytest.raises(Exception, match="1 NaN or infinite values"):
+        fit(state, data, None, epochs=1, batch_size=4)

@@ -1,0 +1,54 @@
+"""One epoch on 8 simulated CPU devices (batch sharded over a Mesh) equals one epoch on 1 device."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax, numpy as np, optax
+    from jaxhw.models.cnn import CNN
+    from jaxhw.models.mlp import MLP
+    from jaxhw.training import create_train_state, fit
+
+    assert jax.device_count() == 8, jax.devices()
+    rng = np.random.default_rng(0)
+    data = {"x": rng.integers(0, 256, (300, 28, 28, 1), dtype=np.uint8), "y": rng.integers(0, 10, 300).astype(np.int32)}
+    report = {}
+    # The CNN uses SGD: its conv biases feed BatchNorm, so their true gradient is 0 and float noise is all that
+    # is left; Adam divides that noise by its own root-mean-square and turns it into full-size steps.
+    for name, model, tx in (("mlp", MLP(), optax.adam(1e-3)), ("cnn", CNN(dropout=0.25), optax.sgd(0.05))):
+        finals = {}
+        for devices in (1, 8):
+            state = create_train_state(model, tx, data["x"][:1], seed=0)
+            # batch 64: 4 full batches of 8 per device, then a partial batch of 44 (uneven over 8 devices)
+            state, history = fit(state, data, None, epochs=1, batch_size=64, devices=devices, progress=False)
+            finals[devices] = (jax.device_get(state.params), jax.device_get(state.batch_stats), history[0]["train_loss"],
+                               len(state.params["Dense_0"]["kernel"].sharding.device_set))
+        diffs = jax.tree_util.tree_leaves(jax.tree_util.tree_map(
+            lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), finals[1][:2], finals[8][:2]))
+        scales = jax.tree_util.tree_leaves(jax.tree_util.tree_map(lambda a: float(np.max(np.abs(a))), finals[1][:2]))
+        report[name] = {"max_abs_diff": max(diffs), "max_abs_value": max(scales),
+                        "loss_1": finals[1][2], "loss_8": finals[8][2], "devices_holding_params": finals[8][3]}
+    print(json.dumps(report))
+""")
+
+
+@pytest.fixture(scope="module")
+def report():
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_eight_devices_give_the_same_parameters_as_one(report, model):
+    r = report[model]
+    assert r["devices_holding_params"] == 8  # parameters really were replicated over 8 devices
+    # float32 tolerance: the reduction order of the gradient sum differs between 1 and 8 devices.
+    assert r["max_abs_diff"] <= 1e-5 * max(1.0, r["max_abs_value"]), r
+    assert abs(r["loss_1"] - r["loss_8"]) <= 1e-5 * r["loss_1"], r
