@@ -115,3 +115,85 @@ def gradient_sweep(p_true, curves: dict, path: pathlib.Path, title: str = "",
     if title:
         fig.suptitle(title)
     return save(fig, path)
+
+
+def grouped_bars(rows: list[dict], path: pathlib.Path, group: str, series: str, value: str = "accuracy_mean",
+                 error: str = "accuracy_std", title: str = "", ylabel: str = "test accuracy",
+                 reference: float | None = None) -> pathlib.Path:
+    """Bars of ``row[value]`` (error bars ``row[error]``): one cluster per ``row[group]``, one colour per ``row[series]``."""
+    groups = list(dict.fromkeys(r[group] for r in rows))
+    names = list(dict.fromkeys(r[series] for r in rows))
+    lookup = {(r[group], r[series]): r for r in rows}
+    width = 0.8 / len(names)
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(groups) + 0.2 * len(groups) * len(names)), 4.0))
+    for index, name in enumerate(names):
+        xs = [g + (index - (len(names) - 1) / 2) * width for g in range(len(groups))]
+        found = [lookup.get((g, name)) for g in groups]
+        ax.bar([x for x, r in zip(xs, found) if r], [r[value] for r in found if r], width,
+               yerr=[r.get(error, 0.0) for r in found if r], capsize=2, label=name)
+    if reference is not None:
+        ax.axhline(reference, color="black", linestyle="--", linewidth=0.8)
+    ax.set_xticks(range(len(groups)), groups)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.05)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(ncol=min(len(names), 6), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    if title:
+        fig.suptitle(title, y=1.0, fontsize=10)
+    return save(fig, path)
+
+
+def confusion_matrix(matrix, class_names, path: pathlib.Path, title: str = "") -> pathlib.Path:
+    """A confusion matrix (rows: true class, columns: predicted) with counts written in the cells."""
+    import numpy as np
+
+    matrix = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(6.2, 5.4))
+    image = ax.imshow(matrix, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    threshold = matrix.max() / 2 if matrix.size else 0
+    for (row, col), count in np.ndenumerate(matrix):
+        if count:
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=7,
+                    color="white" if count > threshold else "black")
+    ticks = range(len(class_names))
+    ax.set_xticks(ticks, class_names, rotation=45 if max(map(len, class_names)) > 2 else 0, ha="right"
+                  if max(map(len, class_names)) > 2 else "center", fontsize=8)
+    ax.set_yticks(ticks, class_names, fontsize=8)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title or "confusion matrix", fontsize=10)
+    return save(fig, path)
+
+
+def image_grid(images, captions, path: pathlib.Path, title: str = "", columns: int = 6) -> pathlib.Path:
+    """Grey images (N, H, W) in [0, 1] in a grid, each with a caption beneath."""
+    count = len(images)
+    rows = max(1, -(-count // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if index < count:
+            ax.imshow(images[index], cmap="gray", vmin=0.0, vmax=1.0)
+            ax.set_xlabel(captions[index], fontsize=7)
+        else:
+            ax.axis("off")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return save(fig, path)
+
+
+def compare_curves(series: dict, path: pathlib.Path, xlabel: str = "epoch", ylabel: str = "test accuracy",
+                   title: str = "") -> pathlib.Path:
+    """One line per label: ``series`` maps a legend label to (xs, ys)."""
+    fig, ax = plt.subplots(figsize=(6.0, 3.6))
+    for label, (xs, ys) in series.items():
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return save(fig, path)
