@@ -169,6 +169,7 @@ class _OneConv(nn.Module):
         return TemporalConv(7, self.kernel_size, self.dilation)(x)
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's note on its own copy
 @pytest.mark.parametrize("kernel_size, dilation", [(5, 2), (4, 3)])
 def test_temporal_conv_matches_torch_conv1d_same_padding(kernel_size, dilation):
     torch.manual_seed(0)
