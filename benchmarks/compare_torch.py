@@ -419,7 +419,9 @@ def model_table(model: str, runs: dict) -> tuple[list[str], dict]:
             ratios[framework] = ratio
         metric_name = "test_mse" if "test_mse" in results[0] else "test_accuracy"
         metric = median([r[metric_name] for r in results])
-        threads = results[0].get("threads", f"XLA ({results[0].get('backend', '?')})")
+        backend = results[0].get("backend", "?")
+        threads = f"XLA ({backend})" if framework == "jaxhw" else (
+            results[0].get("threads") if backend == "cpu" else f"{results[0].get('threads')} ({backend})")
         lines.append(f"| {framework} | {threads} | {results[0]['train_examples']} | {fmt(median([r['first_epoch'] for r in results]))} "
                      f"| {fmt(median([r['median_epoch'] for r in results]), 3)} "
                      f"| {'1 (reference)' if framework == 'jaxhw' else fmt(ratio, 2, 'x')} "
@@ -504,7 +506,7 @@ def verdicts(models: dict, ratios: dict, floor: dict | None, summary: dict) -> l
 
 
 def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, loads: dict, models: dict,
-                  floor: dict | None, processes: list[dict], started: str) -> str:
+                  floor: dict | None, processes: list[dict], started: str, commit: str | None = None) -> str:
     """RESULTS.md: machine, versions, command, per-model tables, whole processes, the floor, the targets."""
     info = versions()
     out = ["# jaxhw against PyTorch: results", "",
@@ -515,7 +517,7 @@ def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, lo
            f"{', '.join(f'{l:.2f}' for l in loads['seen'])}), {loads['after']:.2f} at the end. The machine is shared "
            "with other engineers, so absolute seconds are noisy; read the ratios",
            "- versions: " + ", ".join(f"{k} {v}" for k, v in info.items()),
-           f"- jaxhw commit: {git_commit()}",
+           f"- jaxhw commit: {commit or git_commit()}",
            f"- command: `{command}`",
            f"- settings: batch {BATCH_SIZE}, Adam lr {LEARNING_RATE}, {args.epochs} epochs per run, {args.reps} "
            f"repetitions, PyTorch plain loops with {args.torch_threads} thread(s); Fashion-MNIST from "
@@ -586,6 +588,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--notes", type=pathlib.Path, default=BENCHMARKS / "NOTES.md",
                         help="a markdown file appended to RESULTS.md (profiles, analysis), if it exists")
     parser.add_argument("--json", type=pathlib.Path, default=None, help="also write every raw result here")
+    parser.add_argument("--from-json", type=pathlib.Path, default=None,
+                        help="rewrite --results from a --json file of an earlier run (e.g. after editing NOTES.md)")
     # worker mode (one run in this process)
     parser.add_argument("--worker", choices=(*FRAMEWORKS, "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--model", choices=MODELS, help=argparse.SUPPRESS)
@@ -608,6 +612,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.worker:
         run_worker(args)
         return
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        run_args = argparse.Namespace(**{**vars(args), **saved["args"], "notes": args.notes})
+        write_results(args.results, run_args, saved["command"], saved["loads"], saved["models"], saved["floor"],
+                      saved["processes"], saved["started"], saved.get("commit"))
+        print(f"rewrote {args.results} from {args.from_json}")
+        return
     command = "PYTHONPATH=. python benchmarks/compare_torch.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
     seen = wait_for_quiet(args.max_load, args.load_waits, args.wait_seconds)
@@ -620,8 +631,10 @@ def main(argv: list[str] | None = None) -> None:
     processes = [] if args.skip_processes else benchmark_processes(args)
     loads = {"before": seen[-1], "seen": seen, "after": load_average()}
     if args.json:
-        args.json.write_text(json.dumps({"models": models, "floor": floor, "processes": processes, "loads": loads},
-                                        indent=1))
+        saved_args = {"epochs": args.epochs, "reps": args.reps, "torch_threads": args.torch_threads}
+        args.json.write_text(json.dumps({"models": models, "floor": floor, "processes": processes, "loads": loads,
+                                         "args": saved_args, "command": command, "started": started,
+                                         "commit": git_commit()}, indent=1))
     print(write_results(args.results, args, command, loads, models, floor, processes, started))
 
 
