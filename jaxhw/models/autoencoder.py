@@ -28,7 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxhw.errors import InputError
-from jaxhw.models.layers import INITS, conv, dense
+from jaxhw.models.layers import INITS, conv, dense, max_pool_2x2
 
 
 def check_latent(latent: int) -> None:
@@ -110,7 +110,7 @@ class ConvAutoencoder(nn.Module):
             raise InputError(f"ConvAutoencoder expects NHWC images of shape (N, {', '.join(map(str, expected))}), "
                              f"got {tuple(x.shape)}")
         for layer in self.encoder_convs:
-            x = nn.max_pool(nn.relu(layer(x)), (2, 2), strides=(2, 2))
+            x = max_pool_2x2(nn.relu(layer(x)))
         # Flatten in PyTorch's channel-first order so a torch Linear's weights map without permutation.
         x = x.transpose(0, 3, 1, 2).reshape((x.shape[0], -1))
         return self.to_code(x)

@@ -14,7 +14,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax
 
-from jaxhw.models.layers import apply_batch_norm, batch_norm, conv, dense
+from jaxhw.models.layers import apply_batch_norm, batch_norm, conv, dense, max_pool_2x2
 
 
 class CNN(nn.Module):
@@ -32,7 +32,7 @@ class CNN(nn.Module):
         for features in self.channels:
             x = conv(features, (3, 3), x.shape[-1], self.weight_init)(x)
             x = nn.relu(apply_batch_norm(batch_norm(self.batchnorm), x, train))
-            x = nn.max_pool(x, (2, 2), strides=(2, 2))
+            x = max_pool_2x2(x)
         # Flatten in PyTorch's channel-first order so a torch Linear's weights map without permutation.
         x = x.transpose(0, 3, 1, 2).reshape((x.shape[0], -1))
         x = nn.Dropout(self.dropout, deterministic=not train)(x)

@@ -5,10 +5,12 @@ PyTorch initialises Linear and Conv weights with kaiming_uniform(a=sqrt(5)), i.e
 """
 from __future__ import annotations
 
-from typing import Sequence
+import itertools
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 INITS = ("flax", "torch")
@@ -40,16 +42,60 @@ def dense(features: int, fan_in: int, init: str = "flax", name: str | None = Non
     return nn.Dense(features, name=name)
 
 
+class PatchConv(nn.Module):
+    """A stride-1, "SAME"-padded (optionally dilated) N-d convolution computed as one matmul over shifted copies
+    of the input (im2col). Same parameters, layout (kernel: *window, in, out) and results as ``nn.Conv``.
+
+    Why: XLA:CPU runs ``lax.conv`` inside a loop body (the ``lax.scan`` of a jitted epoch) several times slower
+    than at top level (jax-ml/jax#12868); slices, a concatenation and a matmul have no such penalty.
+    Measured here for the CNN at batch 64: 36 ms per step in a scan against 225 ms with ``nn.Conv``.
+    """
+
+    features: int
+    kernel_size: Sequence[int]
+    kernel_dilation: int | Sequence[int] = 1
+    kernel_init: Callable[..., Any] = nn.initializers.lecun_normal()
+    bias_init: Callable[..., Any] = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        window = tuple(self.kernel_size)
+        dilation = ((self.kernel_dilation,) * len(window) if isinstance(self.kernel_dilation, int)
+                    else tuple(self.kernel_dilation))
+        kernel = self.param("kernel", self.kernel_init, (*window, x.shape[-1], self.features))
+        bias = self.param("bias", self.bias_init, (self.features,))
+        spatial = x.shape[1:-1]
+        totals = [(k - 1) * d for k, d in zip(window, dilation)]
+        padded = jnp.pad(x, ((0, 0), *((t // 2, t - t // 2) for t in totals), (0, 0)))
+        shifted = [padded[(slice(None), *(slice(o * d, o * d + n) for o, d, n in zip(offset, dilation, spatial)))]
+                   for offset in itertools.product(*(range(k) for k in window))]
+        patches = jnp.concatenate(shifted, axis=-1)  # offsets major, channels minor: the kernel's row order
+        return patches @ kernel.reshape(-1, self.features) + bias
+
+
 def conv(features: int, kernel_size: Sequence[int], in_features: int, init: str = "flax",
-         padding="SAME", name: str | None = None) -> nn.Conv:
-    """nn.Conv with Flax's or PyTorch's default initialisation (the counterpart of nn.Conv1d/2d)."""
+         dilation: int | Sequence[int] = 1, name: str | None = None) -> nn.Module:
+    """A "SAME" convolution (the counterpart of nn.Conv1d/2d with padding="same") with Flax's or PyTorch's
+    default initialisation: ``PatchConv`` on the CPU, ``nn.Conv`` (cuDNN and friends) elsewhere."""
     check_init(init)
     kernel_size = tuple(kernel_size)
+    inits = {}
     if init == "torch":
         fan_in = int(np.prod(kernel_size)) * in_features
-        return nn.Conv(features, kernel_size, padding=padding, kernel_init=torch_kernel_init,
-                       bias_init=torch_bias_init(fan_in), name=name)
-    return nn.Conv(features, kernel_size, padding=padding, name=name)
+        inits = {"kernel_init": torch_kernel_init, "bias_init": torch_bias_init(fan_in)}
+    if jax.default_backend() == "cpu":
+        return PatchConv(features, kernel_size, kernel_dilation=dilation, name=name, **inits)
+    return nn.Conv(features, kernel_size, padding="SAME", kernel_dilation=dilation, name=name, **inits)
+
+
+def max_pool_2x2(x: jax.Array) -> jax.Array:
+    """nn.MaxPool2d(2) on NHWC input (H and W even), as a reshape and a max.
+
+    Its gradient is elementwise, where ``nn.max_pool``'s select-and-scatter costs 10x more on the CPU
+    (measured 12 ms against 1.2 ms at batch 64 x 28 x 28 x 16).
+    """
+    n, h, w, c = x.shape
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
 class TorchBatchNorm(nn.Module):
