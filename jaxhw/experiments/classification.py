@@ -91,3 +91,51 @@ def train_classifier(dataset: str = "mnist", source: str = "auto", data_dir=None
         write_json(out / "metrics.json", metrics)
         learning_curves(history, out / "learning_curves.png", f"{model} on {dataset} ({train.source})")
     return {**metrics, "state": state}
+
+
+def predict_probabilities(state, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Eval-mode class probabilities (softmax of the logits) of a trained classifier, (N, num_classes)."""
+    from jaxhw.experiments.autoencoding import apply_in_batches
+    from jaxhw.training.steps import scale_images
+
+    probabilities = jax.jit(lambda x: jax.nn.softmax(state.apply_fn(state.variables, scale_images(x), train=False)))
+    return apply_in_batches(probabilities, images, batch_size)
+
+
+def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts (num_classes, num_classes): row = true class, column = predicted class."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    if labels.shape != predictions.shape:
+        raise InputError(f"labels and predictions must have the same shape, got {labels.shape} and {predictions.shape}")
+    for name, values in (("labels", labels), ("predictions", predictions)):
+        if values.size and (values.min() < 0 or values.max() >= num_classes):
+            raise InputError(f"{name} must lie in [0, {num_classes}), got values from {values.min()} to {values.max()}")
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count: int = 12) -> list[dict]:
+    """The misclassified examples the model was surest of, most confident first: index, true and predicted
+    class, the probability it gave its prediction and the one it gave the truth."""
+    probabilities, labels = np.asarray(probabilities), np.asarray(labels)
+    predicted = probabilities.argmax(axis=1)
+    wrong = np.flatnonzero(predicted != labels)
+    confidence = probabilities[wrong, predicted[wrong]]
+    chosen = wrong[np.argsort(-confidence, kind="stable")][:count]
+    return [{"index": int(i), "label": int(labels[i]), "predicted": int(predicted[i]),
+             "confidence": float(probabilities[i, predicted[i]]),
+             "probability_of_label": float(probabilities[i, labels[i]])}
+            for i in chosen]
+
+
+def evaluate_predictions(state, test: ImageDataset, mistakes: int = 12) -> dict:
+    """Per-example evaluation of a trained classifier on a test set: accuracy, per-class accuracy, the
+    confusion matrix and the most confident mistakes."""
+    probabilities = predict_probabilities(state, test.images)
+    predicted = probabilities.argmax(axis=1)
+    matrix = confusion_matrix(test.labels, predicted, test.num_classes)
+    per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
+    return {"accuracy": float((predicted == test.labels).mean()), "confusion_matrix": matrix.tolist(),
+            "per_class_accuracy": per_class.tolist(), "class_names": list(test.class_names),
+            "most_confident_mistakes": most_confident_mistakes(probabilities, test.labels, mistakes)}

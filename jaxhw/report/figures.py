@@ -167,16 +167,16 @@ def confusion_matrix(matrix, class_names, path: pathlib.Path, title: str = "") -
 
 
 def image_grid(images, captions, path: pathlib.Path, title: str = "", columns: int = 6) -> pathlib.Path:
-    """Grey images (N, H, W) in [0, 1] in a grid, each with a caption beneath."""
+    """Grey images (N, H, W) in [0, 1] in a grid, each with a caption (up to two lines) above it."""
     count = len(images)
     rows = max(1, -(-count // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 2.1 * rows + 0.4), squeeze=False)
     for index, ax in enumerate(axes.flat):
         ax.set_xticks([])
         ax.set_yticks([])
         if index < count:
             ax.imshow(images[index], cmap="gray", vmin=0.0, vmax=1.0)
-            ax.set_xlabel(captions[index], fontsize=7)
+            ax.set_title(captions[index], fontsize=7)
         else:
             ax.axis("off")
     if title:
