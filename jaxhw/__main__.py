@@ -1,0 +1,33 @@
+"""``python -m jaxhw``: the whole homework end to end (problems 1-5), written as a report: index.html (one
+self-contained page), report.md and report.json in --out, with each problem's own files beside them."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from jaxhw import cli
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m jaxhw", description=__doc__)
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run: one epoch per model and one small sequence task (about a minute)")
+    cli.add_data_args(parser)
+    cli.add_common_args(parser, default_out="report")
+    return parser.parse_args(argv)
+
+
+@cli.run_cli
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    out = cli.start(args)
+    from jaxhw.report.homework import run_homework, write_report
+
+    results = run_homework(args.dataset, args.source, args.data_dir, args.seed, args.quick, out)
+    paths = write_report(results, out)
+    print(f"wrote {paths['html']} ({results['wall_seconds']:.0f} s wall, {results['cpu_seconds']:.0f} s CPU); "
+          f"also {paths['markdown'].name} and {paths['json'].name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
