@@ -52,6 +52,7 @@ SEQUENCE_TASK = "order"  # the 50x8 task whose label depends on the order of two
 BATCH_SIZE, LEARNING_RATE = 64, 1e-3
 RESULT_PREFIX = "RESULT "
 TORCH_SCRIPT, TORCH_SCRIPT_1THREAD = "torch homework script", "torch homework script, 1 thread"
+FAILURES: list[str] = []  # runs that crashed or ran past --run-timeout, listed in RESULTS.md
 
 
 # ============================================================================ workers (one per process)
@@ -215,7 +216,7 @@ def _peak_rss_mb() -> float:
 def run_worker(args: argparse.Namespace) -> None:
     """Entry point of a worker process: train, then print one RESULT line of JSON."""
     if args.worker == "floor":
-        result = worker_floor()
+        result = worker_floor(args.train_size or 60_000)
     elif args.worker == "jaxhw":
         result = worker_jaxhw(args.model, args.epochs, args.train_size, args.seed)
     else:
@@ -246,7 +247,8 @@ def run_process(command: list[str], env: dict | None = None, timeout: float = 18
         out.seek(0)
         text = out.read()
     if process.returncode != 0:
-        raise RuntimeError(f"{' '.join(command)} failed with exit code {process.returncode}:\n{text[-3000:]}")
+        why = f"killed after {timeout:.0f} s" if wall >= timeout else f"exit code {process.returncode}"
+        raise RuntimeError(f"{' '.join(command[1:6])} ...: {why}\n{text[-3000:]}")
     return {"wall_seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "output": text}
 
 
@@ -260,12 +262,12 @@ def worker_env() -> dict:
 def launch(framework: str, model: str | None, args: argparse.Namespace, train_size: int | None) -> dict:
     """One worker process; its RESULT line merged with the process's wall time and peak RSS."""
     command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", framework]
+    if train_size is not None:
+        command += ["--train-size", str(train_size)]
     if model is not None:
         command += ["--model", model, "--epochs", str(args.epochs), "--seed", str(args.seed)]
-        if train_size is not None:
-            command += ["--train-size", str(train_size)]
         command += ["--torch-threads", str(args.torch_threads)]
-    finished = run_process(command, worker_env())
+    finished = run_process(command, worker_env(), args.run_timeout)
     line = [l for l in finished["output"].splitlines() if l.startswith(RESULT_PREFIX)][-1]
     result = json.loads(line[len(RESULT_PREFIX):])
     result.update(wall_seconds=finished["wall_seconds"], peak_rss_mb=finished["peak_rss_mb"])
@@ -297,16 +299,43 @@ def wait_for_quiet(max_load: float, waits: int, seconds: float) -> list[float]:
     return seen
 
 
-def benchmark_models(args: argparse.Namespace, frameworks: list[str]) -> dict:
-    """For every model, reps x (each framework once, in a fixed order): per-run results by framework."""
+def measure_floor(args: argparse.Namespace, rep: int | None, train_size: int | None = None) -> dict | None:
+    """One run of the matmul-floor worker over the MLP's training-set size, tagged with its repetition (None if
+    it failed)."""
+    try:
+        floor = launch("floor", None, args, train_size)
+    except RuntimeError as e:
+        FAILURES.append(f"matmul floor rep {rep}: {str(e).splitlines()[0]}")
+        return None
+    floor.update(rep=rep, load=load_average())
+    print(f"matmul floor        rep {'-' if rep is None else rep + 1} scan {floor['scan_matmul_epoch_seconds']:.3f} s/epoch, "
+          f"large matmul {floor['large_matmul_gflops']:.1f} GFLOP/s -> {floor['flop_floor_seconds']:.3f} s "
+          f"(load {floor['load']:.1f})", flush=True)
+    return floor
+
+
+def benchmark_models(args: argparse.Namespace, frameworks: list[str], floors: list[dict]) -> dict:
+    """For every model, reps x (each framework once, in a fixed order): per-run results by framework.
+
+    For the MLP each repetition starts with the matmul floor (appended to ``floors``), so its ratio is taken
+    between runs of the same repetition too.
+    """
     results: dict = {}
     for model in args.models:
         train_size = None if args.full else DEFAULT_TRAIN_SIZE[model]
         train_size = args.train_size or train_size
         results[model] = {framework: [] for framework in frameworks}
         for rep in range(args.reps):
+            if model == "mlp" and not args.skip_floor:
+                floors.append(measure_floor(args, rep, train_size))
             for framework in frameworks:
-                result = launch(framework, model, args, train_size)
+                try:
+                    result = launch(framework, model, args, train_size)
+                except RuntimeError as e:  # a crash or a timeout: say so, keep the other runs
+                    print(f"{model:12s} rep {rep + 1} {framework:15s} FAILED: {str(e).splitlines()[0]}", flush=True)
+                    FAILURES.append(f"{model} rep {rep + 1} {framework}: {str(e).splitlines()[0]}")
+                    continue
+                result["rep"], result["load"] = rep, load_average()
                 results[model][framework].append(result)
                 metric = result.get("test_accuracy", result.get("test_mse"))
                 print(f"{model:12s} rep {rep + 1} {framework:15s} first {result['first_epoch']:7.2f} s  "
@@ -337,7 +366,13 @@ def benchmark_processes(args: argparse.Namespace) -> list[dict]:
                                            "--threads", "1"],
                 }
                 for name, command in runs.items():
-                    finished = run_process(command, worker_env())
+                    try:
+                        finished = run_process(command, worker_env(), args.run_timeout)
+                    except RuntimeError as e:
+                        print(f"process {epochs:2d} epoch(s) rep {rep + 1} {name} FAILED: {str(e).splitlines()[0]}",
+                              flush=True)
+                        FAILURES.append(f"{epochs}-epoch process rep {rep + 1} {name}: {str(e).splitlines()[0]}")
+                        continue
                     row = {"epochs": epochs, "rep": rep, "run": name, "wall_seconds": finished["wall_seconds"],
                            "peak_rss_mb": finished["peak_rss_mb"],
                            "last_line": finished["output"].strip().splitlines()[-1][:160]}
@@ -409,11 +444,13 @@ def model_table(model: str, runs: dict) -> tuple[list[str], dict]:
     jax_runs = runs.get("jaxhw", [])
     ratios = {}
     lines = ["| run | threads | train examples | first epoch (s) | median epoch 2..N (s) | PyTorch / jaxhw (median epoch, "
-             "same rep) | final test metric | peak RSS (MB) |", "|---|---|---|---|---|---|---|---|"]
+             "same rep) | final test metric | peak RSS (MB) | load after each run |", "|---|---|---|---|---|---|---|---|---|"]
     for framework, results in runs.items():
         if not results:
             continue
-        per_rep = [r["median_epoch"] / j["median_epoch"] for r, j in zip(results, jax_runs)] if jax_runs else []
+        jax_by_rep = {j.get("rep", i): j for i, j in enumerate(jax_runs)}
+        per_rep = [r["median_epoch"] / jax_by_rep[r.get("rep", i)]["median_epoch"] for i, r in enumerate(results)
+                   if r.get("rep", i) in jax_by_rep]
         ratio = median(per_rep) if framework != "jaxhw" else None
         if ratio is not None:
             ratios[framework] = ratio
@@ -425,7 +462,8 @@ def model_table(model: str, runs: dict) -> tuple[list[str], dict]:
         lines.append(f"| {framework} | {threads} | {results[0]['train_examples']} | {fmt(median([r['first_epoch'] for r in results]))} "
                      f"| {fmt(median([r['median_epoch'] for r in results]), 3)} "
                      f"| {'1 (reference)' if framework == 'jaxhw' else fmt(ratio, 2, 'x')} "
-                     f"| {metric_name.removeprefix('test_')} {metric:.4f} | {fmt(median([r['peak_rss_mb'] for r in results]), 0)} |")
+                     f"| {metric_name.removeprefix('test_')} {metric:.4f} | {fmt(median([r['peak_rss_mb'] for r in results]), 0)} "
+                     f"| {', '.join(format(r['load'], '.1f') for r in results if 'load' in r)} |")
     return lines, ratios
 
 
@@ -461,14 +499,30 @@ def _both(ratios: dict, model: str) -> tuple[float | None, str]:
     return (min(found) if found else None), f"{text} (PyTorch's default threads / 1 thread)"
 
 
-def verdicts(models: dict, ratios: dict, floor: dict | None, summary: dict) -> list[tuple[str, bool, str]]:
+def floor_summary(floor, mlp_jax: list[dict]) -> dict | None:
+    """The floor's medians and jaxhw's MLP epoch over it: per repetition where both ran in it, else overall."""
+    if not floor or not mlp_jax:
+        return None
+    floors = floor if isinstance(floor, list) else [floor]  # one dict: written by an older version
+    by_rep = {f.get("rep"): f["scan_matmul_epoch_seconds"] for f in floors}
+    paired = [r["median_epoch"] / by_rep[r["rep"]] for r in mlp_jax if r.get("rep") in by_rep]
+    jax_epoch = median([r["median_epoch"] for r in mlp_jax])
+    scan = median([f["scan_matmul_epoch_seconds"] for f in floors])
+    flop = median([f["flop_floor_seconds"] for f in floors])
+    return {"scan": scan, "flop": flop, "gflop": floors[0]["epoch_gflop"], "jax_epoch": jax_epoch,
+            "gflops": median([f["large_matmul_gflops"] for f in floors]),
+            "ratio": median(paired) if paired else jax_epoch / scan, "paired": bool(paired),
+            "flop_ratio": jax_epoch / flop}
+
+
+def verdicts(models: dict, ratios: dict, floor, summary: dict) -> list[tuple[str, bool, str]]:
     """Each target of issue 7 that this run measured: (target, met, the measurement). Where the homework loop
     ran both with PyTorch's default threads and with one thread, the smaller ratio decides."""
     found = []
     mlp_jax = models.get("mlp", {}).get("jaxhw")
-    if floor is not None and mlp_jax:
-        floor_ratio = median([r["median_epoch"] for r in mlp_jax]) / floor["scan_matmul_epoch_seconds"]
-        found.append(("MLP epoch within 1.3x of the matmul floor", floor_ratio <= 1.3, f"{floor_ratio:.2f}x"))
+    floors = floor_summary(floor, mlp_jax or [])
+    if floors is not None:
+        found.append(("MLP epoch within 1.3x of the matmul floor", floors["ratio"] <= 1.3, f"{floors['ratio']:.2f}x"))
     for model, factor in (("mlp", 8), ("autoencoder", 4)):
         worst, text = _both(ratios, model)
         if worst is not None:
@@ -506,7 +560,8 @@ def verdicts(models: dict, ratios: dict, floor: dict | None, summary: dict) -> l
 
 
 def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, loads: dict, models: dict,
-                  floor: dict | None, processes: list[dict], started: str, commit: str | None = None) -> str:
+                  floor: dict | None, processes: list[dict], started: str, commit: str | None = None,
+                  failures: list[str] | None = None) -> str:
     """RESULTS.md: machine, versions, command, per-model tables, whole processes, the floor, the targets."""
     info = versions()
     out = ["# jaxhw against PyTorch: results", "",
@@ -531,15 +586,17 @@ def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, lo
     for model, runs in models.items():
         lines, ratios[model] = model_table(model, runs)
         out += [f"## {model}", "", *lines, ""]
-    if floor is not None and models.get("mlp", {}).get("jaxhw"):
-        jax_epoch = median([r["median_epoch"] for r in models["mlp"]["jaxhw"]])
+    floors = floor_summary(floor, models.get("mlp", {}).get("jaxhw") or [])
+    if floors is not None:
+        how = ("the median of the per-repetition ratios (the floor runs first in each MLP repetition)" if floors["paired"]
+               else "median over median (the floor ran once, not beside each jaxhw run)")
         out += ["## The MLP's matmul floor", "",
-                f"- one epoch of only the MLP's forward and backward matmuls (batch 64, 937 steps in a jitted lax.scan, "
-                f"plain SGD so nothing is hoisted): **{floor['scan_matmul_epoch_seconds']:.3f} s**; jaxhw's median MLP "
-                f"epoch, {fmt(jax_epoch, 3)} s, is **{jax_epoch / floor['scan_matmul_epoch_seconds']:.2f}x** that",
-                f"- by FLOPs: {floor['epoch_gflop']:.2f} GFLOP per epoch; a 2048x2048 matmul runs at "
-                f"{floor['large_matmul_gflops']:.0f} GFLOP/s here, so {floor['flop_floor_seconds']:.3f} s at that rate "
-                f"(jaxhw: {jax_epoch / floor['flop_floor_seconds']:.2f}x)", ""]
+                f"- one epoch of only the MLP's forward and backward matmuls (batches of 64 over the same number of "
+                f"examples in one jitted lax.scan, plain SGD so nothing is hoisted): **{floors['scan']:.3f} s**; jaxhw's median MLP epoch, "
+                f"{floors['jax_epoch']:.3f} s, is **{floors['ratio']:.2f}x** that ({how})",
+                f"- by FLOPs: {floors['gflop']:.2f} GFLOP per epoch; a 2048x2048 matmul runs at "
+                f"{floors['gflops']:.0f} GFLOP/s here, so {floors['flop']:.3f} s at that rate "
+                f"(jaxhw: {floors['flop_ratio']:.2f}x)", ""]
     summary = {}
     if processes:
         lines, summary = process_table(processes)
@@ -549,6 +606,9 @@ def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, lo
                 "`--threads 1`). Both load the IDX files, train the MLP, evaluate the test set after every epoch and "
                 "write metrics.json and learning_curves.png. Cold: a fresh, empty `--compile-cache`; warm: the same "
                 "command again. First/steady epoch: jaxhw's own metrics.json.", "", *lines, ""]
+    failures = failures if failures is not None else FAILURES
+    if failures:
+        out += ["## Runs that failed or ran past --run-timeout", "", *[f"- {f}" for f in failures], ""]
     found = verdicts(models, ratios, floor, summary)
     if found:
         out += ["## Targets of issue 7, as measured in this run", "", "| target | met | measured |", "|---|---|---|"]
@@ -583,6 +643,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-load", type=float, default=2.0, help="wait while the load average is above this")
     parser.add_argument("--load-waits", type=int, default=3, help="how many times to wait for a quieter machine")
     parser.add_argument("--wait-seconds", type=float, default=120.0)
+    parser.add_argument("--run-timeout", type=float, default=900.0,
+                        help="seconds after which one run is killed and reported as failed (default 900)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", type=pathlib.Path, default=BENCHMARKS / "RESULTS.md")
     parser.add_argument("--notes", type=pathlib.Path, default=BENCHMARKS / "NOTES.md",
@@ -616,26 +678,30 @@ def main(argv: list[str] | None = None) -> None:
         saved = json.loads(args.from_json.read_text())
         run_args = argparse.Namespace(**{**vars(args), **saved["args"], "notes": args.notes})
         write_results(args.results, run_args, saved["command"], saved["loads"], saved["models"], saved["floor"],
-                      saved["processes"], saved["started"], saved.get("commit"))
+                      saved["processes"], saved["started"], saved.get("commit"), saved.get("failures", []))
         print(f"rewrote {args.results} from {args.from_json}")
         return
     command = "PYTHONPATH=. python benchmarks/compare_torch.py" + "".join(f" {a}" for a in (argv or sys.argv[1:]))
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+    commit_at_start = git_commit()
     seen = wait_for_quiet(args.max_load, args.load_waits, args.wait_seconds)
     frameworks = args.frameworks
-    floor = None if args.skip_floor else launch("floor", None, args, None)
-    if floor:
-        print(f"matmul floor: scan {floor['scan_matmul_epoch_seconds']:.3f} s/epoch, large matmul "
-              f"{floor['large_matmul_gflops']:.1f} GFLOP/s -> {floor['flop_floor_seconds']:.3f} s", flush=True)
-    models = benchmark_models(args, frameworks)
+    floors: list = []
+    models = benchmark_models(args, frameworks, floors)
+    if not args.skip_floor and "mlp" not in args.models:
+        floors.append(measure_floor(args, None))
+    floor = [f for f in floors if f is not None] or None
     processes = [] if args.skip_processes else benchmark_processes(args)
     loads = {"before": seen[-1], "seen": seen, "after": load_average()}
+    commit_at_end = git_commit()
+    commit = commit_at_start if commit_at_end == commit_at_start else f"{commit_at_start} at the start, {commit_at_end} at the end"
     if args.json:
         saved_args = {"epochs": args.epochs, "reps": args.reps, "torch_threads": args.torch_threads}
         args.json.write_text(json.dumps({"models": models, "floor": floor, "processes": processes, "loads": loads,
                                          "args": saved_args, "command": command, "started": started,
-                                         "commit": git_commit()}, indent=1))
-    print(write_results(args.results, args, command, loads, models, floor, processes, started))
+                                         "failures": FAILURES,
+                                         "commit": commit}, indent=1))
+    print(write_results(args.results, args, command, loads, models, floor, processes, started, commit))
 
 
 if __name__ == "__main__":
