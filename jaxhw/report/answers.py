@@ -287,7 +287,7 @@ def problem1(results: dict) -> list[Section]:
 def problem2(results: dict) -> list[Section]:
     ae = results["problem2"]
     figures = set(ae.get("figures", []))
-    intro = Section("problem-2", "Problem 2: an MNIST autoencoder", "", [
+    intro = Section("problem-2", "Problem 2: the autoencoder", "", [
         Paragraph(f"`jaxhw.experiments.autoencoding.train_autoencoder` (`python -m jaxhw.autoencode`) trains the dense "
                   f"autoencoder 784-128-64-{ae['latent']}-64-128-784 (ReLU, sigmoid output, {ae['parameters']:,} "
                   f"parameters) with MSE and Adam({ae['lr']:g}), batch {ae['batch_size']}, "
