@@ -65,3 +65,19 @@ def test_evaluation_changes_nothing_and_fit_reports_every_epoch():
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert all(0 <= h["test_accuracy"] <= 1 and h["seconds"] > 0 for h in history)
     assert history[-1]["train_loss"] < history[0]["train_loss"]  # Adam on 40 samples must fit them
+
+
+def test_init_compiled_at_level_1_is_bitwise_equal_to_the_default_compile():
+    from jaxhw.models.cnn import CNN
+    from jaxhw.training import state as state_module
+
+    for model in (MLP(), CNN()):
+        fast = create_train_state(model, optax.adam(1e-3), SAMPLE, seed=3)
+        options = dict(state_module.INIT_COMPILER_OPTIONS)
+        try:
+            state_module.INIT_COMPILER_OPTIONS.clear()  # XLA's default optimisation level
+            default = create_train_state(model, optax.adam(1e-3), SAMPLE, seed=3)
+        finally:
+            state_module.INIT_COMPILER_OPTIONS.update(options)
+        jax.tree_util.tree_map(np.testing.assert_array_equal, jax.device_get((fast.params, fast.batch_stats)),
+                               jax.device_get((default.params, default.batch_stats)))

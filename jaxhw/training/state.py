@@ -15,6 +15,9 @@ import jax.numpy as jnp
 import optax
 
 
+INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
 class TrainState(flax.struct.PyTreeNode):
     """params, batch_stats (empty without BatchNorm), opt_state, step and the PRNG key of one run."""
 
@@ -60,6 +63,8 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, sampl
         params = variables["params"]
         return params, variables.get("batch_stats", {}), tx.init(params), run_key
 
-    params, batch_stats, opt_state, run_key = jax.jit(init)(key)
+    # Initialisation runs once: optimisation level 1 compiles it 1.3-3.8x faster with bitwise-identical
+    # parameters (checked for the MLP, CNN, autoencoder and LSTM; level 0 changes them).
+    params, batch_stats, opt_state, run_key = jax.jit(init, compiler_options=INIT_COMPILER_OPTIONS)(key)
     return TrainState(step=jnp.zeros((), jnp.int32), params=params, batch_stats=batch_stats,
                       opt_state=opt_state, rng=run_key, apply_fn=model.apply, tx=tx)
