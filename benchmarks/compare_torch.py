@@ -200,10 +200,12 @@ def worker_floor(epoch_examples: int = 60_000, reps: int = 5) -> dict:
             "backend": jax.default_backend()}
 
 
-def _since_process_start() -> float:
-    """Seconds since this process started (interpreter start-up and imports included)."""
-    import psutil
-
+def _since_process_start() -> float | None:
+    """Seconds since this process started (interpreter start-up and imports included); None without psutil."""
+    try:
+        import psutil
+    except ImportError:
+        return None
     return time.time() - psutil.Process().create_time()
 
 
