@@ -16,6 +16,7 @@ from jaxhw.models.cnn import CNN
 from jaxhw.models.mlp import MLP
 from jaxhw.training import create_train_state, fit, make_eval_fn
 from jaxhw.training.fit import to_device
+from jaxhw.training.steps import EVAL_BATCH_SIZE
 
 CLASSIFIERS = {"mlp": MLP, "cnn": CNN}
 
@@ -82,7 +83,7 @@ def train_classifier(dataset: str = "mnist", source: str = "auto", data_dir=None
         "epochs_run": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
         "parameters": parameter_count(state.params), "devices": devices_used,
         "test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
-        "test_accuracy_train_mode": train_mode_accuracy,
+        "test_accuracy_train_mode": train_mode_accuracy, "eval_batch_size": EVAL_BATCH_SIZE,
         **summarize_timing(history),
         "total_seconds": time.perf_counter() - started,
         "epochs": history,

@@ -499,8 +499,9 @@ def problem3(results: dict) -> list[Section]:
     ])
 
     fe = c3["forgotten_eval"]
-    # train_classifier scored the test set in train mode in batches of up to 1000 (make_eval_fn's default).
-    rows = [{"batch_size": min(1000, fe["test_examples"]), "train_mode_accuracy": cnn["test_accuracy_train_mode"]},
+    # train_classifier scored the test set in train mode in batches of its eval_batch_size.
+    rows = [{"batch_size": min(cnn["eval_batch_size"], fe["test_examples"]),
+             "train_mode_accuracy": cnn["test_accuracy_train_mode"]},
             *fe["rows"]]
     table_rows = [[str(r["batch_size"]), f"{cnn['test_accuracy']:.3f}", f"{r['train_mode_accuracy']:.3f}"]
                   for r in rows]

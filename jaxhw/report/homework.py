@@ -35,7 +35,7 @@ class Budget:
     autoencoder_epochs: int
     classifier_epochs: int  # problem 4's MLP and CNN, and 3E's loop without zero_grad
     eval_batch_sizes: tuple[int, ...]  # 3G: the CNN scored in train mode at these test batch sizes (besides
-    # the 1000 of train_classifier's own test_accuracy_train_mode)
+    # the eval_batch_size of train_classifier's own test_accuracy_train_mode)
     timeseries: dict  # keyword arguments of compare_sequence_models, with "seeds" a count from --seed
     mistakes_shown: int = 12
 

@@ -22,6 +22,9 @@ Batch = Mapping[str, jax.Array]
 # Separate random streams derived from the run's key: one per step for training, one for shuffling
 # epochs, one for evaluation, so adding an evaluation never changes the training run.
 SHUFFLE_STREAM, EVAL_STREAM = 0x5EED, 0xE7A1
+# Evaluation batch: large enough to keep the scan short, small enough that a CNN's activations stay modest
+# (peak RSS of a CNN run: 756 MB at 250 against 905 MB at 1000).
+EVAL_BATCH_SIZE = 250
 
 
 def scale_images(x: jax.Array) -> jax.Array:
@@ -174,7 +177,7 @@ def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, s
     return epoch_fn
 
 
-def make_eval_fn(objective: Objective = classification, batch_size: int = 1000, train: bool = False,
+def make_eval_fn(objective: Objective = classification, batch_size: int = EVAL_BATCH_SIZE, train: bool = False,
                  mesh=None) -> Callable[[TrainState, Batch], dict]:
     """A jitted ``evaluate(state, data) -> summed metrics`` over the whole data set, in order, in batches."""
 
