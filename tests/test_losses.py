@@ -23,7 +23,7 @@ def _logits_and_labels(shape, seed=0):
     return logits, labels, soft / soft.sum(axis=1, keepdims=True)
 
 
-def _close(ours, theirs, tol=1e-5):
+def assert_torch_close(ours, theirs, tol=1e-5):
     np.testing.assert_allclose(np.asarray(ours), theirs.detach().numpy(), rtol=tol, atol=tol)
 
 
@@ -33,9 +33,9 @@ def _close(ours, theirs, tol=1e-5):
 def test_cross_entropy_matches_torch(shape, reduction, smoothing):
     logits, labels, soft = _logits_and_labels(shape)
     torch_loss = torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=smoothing)
-    _close(cross_entropy(logits, labels, reduction, smoothing),
+    assert_torch_close(cross_entropy(logits, labels, reduction, smoothing),
            torch_loss(torch.tensor(logits), torch.tensor(labels, dtype=torch.long)))
-    _close(cross_entropy(logits, soft, reduction, smoothing), torch_loss(torch.tensor(logits), torch.tensor(soft)))
+    assert_torch_close(cross_entropy(logits, soft, reduction, smoothing), torch_loss(torch.tensor(logits), torch.tensor(soft)))
 
 
 @pytest.mark.parametrize("shape", [(1, 2), (3, 10), (2, 3, 4)])
@@ -44,7 +44,7 @@ def test_mse_matches_torch(shape, reduction):
     rng = np.random.default_rng(1)
     pred, target = rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32)
     expected = torch.nn.MSELoss(reduction=reduction)(torch.tensor(pred), torch.tensor(target))
-    _close(mse(pred, target, reduction), expected)
+    assert_torch_close(mse(pred, target, reduction), expected)
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -55,9 +55,9 @@ def test_cross_entropy_from_probabilities_matches_torch(shape, reduction):
     ours_probs = probs.numpy()
     # For class indices: nn.NLLLoss on ln p. For probability targets: nn.CrossEntropyLoss on ln p, since
     # log_softmax(ln p) = ln p when p sums to 1.
-    _close(cross_entropy_from_probabilities(ours_probs, labels, reduction),
+    assert_torch_close(cross_entropy_from_probabilities(ours_probs, labels, reduction),
            torch.nn.NLLLoss(reduction=reduction)(probs.log(), torch.tensor(labels, dtype=torch.long)))
-    _close(cross_entropy_from_probabilities(ours_probs, soft, reduction),
+    assert_torch_close(cross_entropy_from_probabilities(ours_probs, soft, reduction),
            torch.nn.CrossEntropyLoss(reduction=reduction)(probs.log(), torch.tensor(soft, dtype=torch.float64)))
 
 
