@@ -17,6 +17,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="denoising: std of Gaussian noise added to training inputs only (default 0.0)")
     parser.add_argument("--weight-init", default="flax", help="flax or torch (PyTorch's default init); default flax")
     cli.add_training_args(parser)
+    cli.add_run_args(parser)
     cli.add_common_args(parser, default_out="runs/autoencode")
     return parser.parse_args(argv)
 
@@ -28,7 +29,9 @@ def main(argv: list[str] | None = None) -> None:
     from jaxhw.experiments.autoencoding import train_autoencoder
 
     result = train_autoencoder(args.dataset, args.source, args.data_dir, args.model, args.latent, args.noise,
-                               args.epochs, args.batch_size, args.lr, args.seed, out, weight_init=args.weight_init)
+                               args.epochs, args.batch_size, args.lr, args.seed, out, weight_init=args.weight_init,
+                               devices=args.devices, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
+                               keep_checkpoints=args.keep_checkpoints)
     print(f"test MSE {result['test_mse']:.4f}, {result['seconds_per_epoch']:.2f} s/epoch; wrote {out}/metrics.json "
           f"and {', '.join(result['figures'])}")
 

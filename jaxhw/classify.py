@@ -23,8 +23,6 @@ def main(argv: list[str] | None = None) -> None:
     out = cli.start(args)
     from jaxhw.experiments.classification import train_classifier
 
-    if args.resume and args.checkpoint_dir is None:
-        raise cli.InputError("--resume needs --checkpoint-dir")
     result = train_classifier(args.dataset, args.source, args.data_dir, args.model, args.epochs, args.batch_size,
                               args.lr, args.seed, out, devices=args.devices, checkpoint_dir=args.checkpoint_dir,
                               resume=args.resume, keep_checkpoints=args.keep_checkpoints)

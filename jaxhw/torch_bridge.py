@@ -248,8 +248,3 @@ def load_into_torch(variables: dict, module: tnn.Module, model: Any, sample_inpu
         converter.to_torch(sub, [(_get(host.get("params", {}), p), _get(host.get("batch_stats", {}), p))
                                  for p in layer_paths])
     return module
-
-
-def to_numpy_tree(tree: Any) -> Any:
-    """Host numpy copies of a pytree of arrays (for comparisons)."""
-    return jax.tree_util.tree_map(np.asarray, tree)

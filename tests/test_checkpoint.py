@@ -109,3 +109,17 @@ def test_nan_in_float_data_is_rejected_before_training():
     state = create_train_state(MLP(), optax.adam(1e-3), data["x"][:1])
     with pytest.raises(Exception, match="1 NaN or infinite values"):
         fit(state, data, None, epochs=1, batch_size=4)
+
+
+def test_autoencode_resumes_to_the_same_history_as_an_uninterrupted_run(tmp_path):
+    from jaxhw.autoencode import main as autoencode
+
+    common = ["--source", "embedded", "--no-compile-cache", "--batch-size", "256"]
+    assert autoencode(common + ["--epochs", "3", "--out", str(tmp_path / "whole")]) == 0
+    assert autoencode(common + ["--epochs", "2", "--out", str(tmp_path / "part"), "--checkpoint-dir",
+                                str(tmp_path / "ck")]) == 0
+    assert autoencode(common + ["--epochs", "3", "--out", str(tmp_path / "part"), "--checkpoint-dir",
+                                str(tmp_path / "ck"), "--resume"]) == 0
+    histories = [json.loads((tmp_path / d / "metrics.json").read_text())["epochs"] for d in ("whole", "part")]
+    strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
+    assert len(histories[1]) == 3 and strip(histories[0]) == strip(histories[1])

@@ -50,6 +50,7 @@ from jaxhw.experiments.classification import parameter_count, summarize_timing
 from jaxhw.losses import mse
 from jaxhw.models.autoencoder import build_autoencoder
 from jaxhw.training import Objective, create_train_state, fit
+from jaxhw.training.checkpoint import open_checkpoints
 from jaxhw.training.steps import scale_images
 
 MANIFOLD_POINTS = 15  # decoded codes per side of manifold.png
@@ -174,11 +175,13 @@ def check_training_args(epochs: int, batch_size: int, lr: float) -> None:
 def train_autoencoder(dataset: str = "mnist", source: str = "auto", data_dir=None, model: str = "dense",
                       latent: int = 2, noise: float = 0.0, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3,
                       seed: int = 0, out: pathlib.Path | None = None, progress: bool | None = None,
-                      weight_init: str = "flax") -> dict:
+                      weight_init: str = "flax", devices: int | None = 1, checkpoint_dir=None,
+                      resume: bool = False, keep_checkpoints: int = 3) -> dict:
     """Train an autoencoder with MSE and Adam, as homework problem 2 does; return its metrics (and ``state``).
 
     With ``out`` it writes metrics.json, reconstructions.png, learning_curves.png and, when latent == 2,
-    latent.png and manifold.png there.
+    latent.png and manifold.png there. ``devices``, ``checkpoint_dir`` and ``resume`` as for
+    ``train_classifier``.
     """
     from jaxhw.cli import write_json
     from jaxhw.report.figures import learning_curves
@@ -191,8 +194,13 @@ def train_autoencoder(dataset: str = "mnist", source: str = "auto", data_dir=Non
     train, test = load_train_test(dataset, source, data_dir, verbose=True)
     state = create_train_state(module, optax.adam(lr), objective.prepare({"x": train.images[:1]}, None, False)[0],
                                seed)
+    checkpoints = open_checkpoints(checkpoint_dir, keep_checkpoints, resume=resume, description={
+        "task": "autoencode", "model": model, "dataset": dataset, "latent": int(latent), "noise": float(noise),
+        "batch_size": batch_size, "lr": lr, "seed": seed, "parameters": parameter_count(state.params)})
+    devices_used = jax.device_count() if devices is None else devices
     state, history = fit(state, {"x": train.images}, {"x": test.images}, epochs=epochs, batch_size=batch_size,
-                         objective=objective, progress=progress)
+                         objective=objective, progress=progress, devices=devices_used, checkpoints=checkpoints,
+                         resume=resume)
     history = [as_mse(record) for record in history]
     final = history[-1]
     metrics = {
@@ -200,7 +208,7 @@ def train_autoencoder(dataset: str = "mnist", source: str = "auto", data_dir=Non
         "train_examples": len(train), "test_examples": len(test),
         "latent": int(latent), "noise": float(noise), "weight_init": weight_init,
         "epochs_run": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-        "parameters": parameter_count(state.params), "devices": 1,
+        "parameters": parameter_count(state.params), "devices": devices_used,
         "train_mse": final["train_mse"], "test_mse": final["test_mse"],
         **summarize_timing(history),
         "epochs": history,

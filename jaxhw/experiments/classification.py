@@ -15,6 +15,7 @@ from jaxhw.errors import InputError
 from jaxhw.models.cnn import CNN
 from jaxhw.models.mlp import MLP
 from jaxhw.training import create_train_state, fit, make_eval_fn
+from jaxhw.training.checkpoint import open_checkpoints
 from jaxhw.training.fit import to_device
 from jaxhw.training.steps import EVAL_BATCH_SIZE
 
@@ -63,13 +64,9 @@ def train_classifier(dataset: str = "mnist", source: str = "auto", data_dir=None
     train, test = load_train_test(dataset, source, data_dir, verbose=True)
     module = build_classifier(model, train.num_classes)
     state = create_train_state(module, optax.adam(lr), train.images[:1], seed)
-    checkpoints = None
-    if checkpoint_dir is not None:
-        from jaxhw.training.checkpoint import CheckpointStore
-
-        checkpoints = CheckpointStore(checkpoint_dir, keep_checkpoints, description={
-            "task": "classify", "model": model, "dataset": dataset, "batch_size": batch_size, "lr": lr,
-            "seed": seed, "parameters": parameter_count(state.params)})
+    checkpoints = open_checkpoints(checkpoint_dir, keep_checkpoints, resume=resume, description={
+        "task": "classify", "model": model, "dataset": dataset, "batch_size": batch_size, "lr": lr,
+        "seed": seed, "parameters": parameter_count(state.params)})
     devices_used = jax.device_count() if devices is None else devices
     state, history = fit(state, as_arrays(train), as_arrays(test), epochs=epochs, batch_size=batch_size,
                          progress=progress, devices=devices_used, checkpoints=checkpoints, resume=resume)

@@ -79,3 +79,13 @@ class CheckpointStore:
 
     def close(self) -> None:
         self.manager.close()
+
+
+def open_checkpoints(directory, keep: int = 3, description: dict | None = None,
+                     resume: bool = False) -> CheckpointStore | None:
+    """The run's CheckpointStore, or None when no directory is given (resuming then is an error)."""
+    if directory is None:
+        if resume:
+            raise InputError("--resume needs --checkpoint-dir")
+        return None
+    return CheckpointStore(directory, keep, description)

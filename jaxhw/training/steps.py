@@ -173,7 +173,6 @@ def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, s
             chosen["runner"] = choose_epoch_runner(state, data, objective)
         return (jitted_scan if chosen["runner"] == "scan" else steps_epoch)(state, data, epoch)
 
-    epoch_fn.runner = lambda: chosen["runner"]
     return epoch_fn
 
 
