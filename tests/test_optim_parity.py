@@ -72,7 +72,7 @@ def test_forgotten_zero_grad_accumulates_like_torch():
     _, _, correct = homework_pair(optax.sgd(0.05))
     for batch in micro_batches(3):
         correct, _ = train_step(correct, batch)
-    assert not np.allclose(correct.params["Dense_0"]["kernel"], state.params["Dense_0"]["kernel"], atol=1e-6)
+    assert not np.allclose(correct.params["hidden0"]["kernel"], state.params["hidden0"]["kernel"], atol=1e-6)
 
 
 def test_deliberate_accumulation_matches_torch_micro_batches():

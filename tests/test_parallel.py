@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent("""
             # batch 64: 4 full batches of 8 per device, then a partial batch of 44 (uneven over 8 devices)
             state, history = fit(state, data, None, epochs=1, batch_size=64, devices=devices, progress=False)
             finals[devices] = (jax.device_get(state.params), jax.device_get(state.batch_stats), history[0]["train_loss"],
-                               len(state.params["Dense_0"]["kernel"].sharding.device_set))
+                               len(jax.tree_util.tree_leaves(state.params)[0].sharding.device_set))
         diffs = jax.tree_util.tree_leaves(jax.tree_util.tree_map(
             lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), finals[1][:2], finals[8][:2]))
         scales = jax.tree_util.tree_leaves(jax.tree_util.tree_map(lambda a: float(np.max(np.abs(a))), finals[1][:2]))

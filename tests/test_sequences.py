@@ -12,7 +12,7 @@ from jaxhw.data import sequences
 from jaxhw.data.sequences import load_task
 from jaxhw.errors import InputError
 from jaxhw.experiments.timeseries import assess_claims, full_batch_size
-from jaxhw.models.layers import PatchConv
+from jaxhw.models.layers import Conv
 from jaxhw.models.sequence import (SEQUENCE_MODELS, RecurrentClassifier, SequenceCNN,
                                    build_sequence_model)
 from jaxhw.timeseries import main
@@ -160,23 +160,25 @@ def test_receptive_fields():
 
 
 class _OneConv(nn.Module):
-    """A 1-D PatchConv inside a model, as the torch bridge pairs layers below a root module."""
+    """A 1-D Conv inside a model, as the torch bridge pairs layers below a root module."""
 
     kernel_size: int
     dilation: int
+    implementation: str
 
     @nn.compact
     def __call__(self, x):
-        return PatchConv(7, (self.kernel_size,), kernel_dilation=self.dilation)(x)
+        return Conv(7, (self.kernel_size,), kernel_dilation=self.dilation, implementation=self.implementation)(x)
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")  # torch's note on its own copy
+@pytest.mark.parametrize("implementation", ["patches", "xla"])
 @pytest.mark.parametrize("kernel_size, dilation", [(5, 2), (4, 3)])
-def test_patch_conv_matches_torch_conv1d_same_padding(kernel_size, dilation):
+def test_conv_matches_torch_conv1d_same_padding(kernel_size, dilation, implementation):
     torch.manual_seed(0)
     conv = torch.nn.Conv1d(6, 7, kernel_size, padding="same", dilation=dilation)
     x = np.random.default_rng(1).normal(size=(3, 20, 6)).astype(np.float32)
-    model = _OneConv(kernel_size, dilation)
+    model = _OneConv(kernel_size, dilation, implementation)
     variables = variables_from_torch(conv, model, x)
     with torch.no_grad():
         expected = conv(torch.from_numpy(x).transpose(1, 2)).transpose(1, 2).numpy()

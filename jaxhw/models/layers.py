@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxhw.errors import InputError
+
 INITS = ("flax", "torch")
 
 # kaiming_uniform(a=sqrt(5)): gain^2 = 2 / (1 + 5) = 1/3, bound = sqrt(3 * (1/3) / fan_in) = 1/sqrt(fan_in).
@@ -42,18 +44,36 @@ def dense(features: int, fan_in: int, init: str = "flax", name: str | None = Non
     return nn.Dense(features, name=name)
 
 
-class PatchConv(nn.Module):
-    """A stride-1, "SAME"-padded (optionally dilated) N-d convolution computed as one matmul over shifted copies
-    of the input (im2col). Same parameters, layout (kernel: *window, in, out) and results as ``nn.Conv``.
+CONV_IMPLEMENTATIONS = ("auto", "patches", "xla")
 
-    Why: XLA:CPU runs ``lax.conv`` inside a loop body (the ``lax.scan`` of a jitted epoch) several times slower
-    than at top level (jax-ml/jax#12868); slices, a concatenation and a matmul have no such penalty.
-    Measured here for the CNN at batch 64: 36 ms per step in a scan against 225 ms with ``nn.Conv``.
+
+def resolve_conv_implementation(implementation: str) -> str:
+    """"patches" or "xla" for a requested implementation; "auto" is "patches" on the CPU, "xla" elsewhere."""
+    if implementation not in CONV_IMPLEMENTATIONS:
+        raise InputError(f"conv implementation must be one of {', '.join(CONV_IMPLEMENTATIONS)}, "
+                         f"got {implementation!r}")
+    if implementation == "auto":
+        return "patches" if jax.default_backend() == "cpu" else "xla"
+    return implementation
+
+
+class Conv(nn.Module):
+    """A stride-1, "SAME"-padded, optionally dilated N-d convolution: nn.Conv1d/2d(padding="same", dilation=d).
+
+    Parameters ``kernel`` (*window, in, out) and ``bias`` (out,), the layout of ``flax.linen.Conv``, whatever
+    the implementation, so a checkpoint or a torch_bridge mapping made with one restores under the other:
+    - "patches": one matmul over shifted copies of the input (im2col). XLA:CPU runs ``lax.conv`` inside a
+      loop body (the ``lax.scan`` of a jitted epoch) several times slower than at top level
+      (jax-ml/jax#12868); slices, a concatenation and a matmul have no such penalty (measured for the CNN at
+      batch 64: 36 ms per step in a scan against 225 ms with ``lax.conv``).
+    - "xla": ``lax.conv_general_dilated`` (cuDNN on a GPU, the MXU on a TPU).
+    - "auto" (default): "patches" on the CPU, "xla" elsewhere, decided when the model is traced.
     """
 
     features: int
     kernel_size: Sequence[int]
     kernel_dilation: int | Sequence[int] = 1
+    implementation: str = "auto"
     kernel_init: Callable[..., Any] = nn.initializers.lecun_normal()
     bias_init: Callable[..., Any] = nn.initializers.zeros_init()
 
@@ -62,30 +82,39 @@ class PatchConv(nn.Module):
         window = tuple(self.kernel_size)
         dilation = ((self.kernel_dilation,) * len(window) if isinstance(self.kernel_dilation, int)
                     else tuple(self.kernel_dilation))
+        if x.ndim != len(window) + 2:
+            raise InputError(f"a {len(window)}-d convolution expects inputs (N, {', '.join(['...'] * len(window))}, C), "
+                             f"got shape {tuple(x.shape)}")
         kernel = self.param("kernel", self.kernel_init, (*window, x.shape[-1], self.features))
         bias = self.param("bias", self.bias_init, (self.features,))
-        spatial = x.shape[1:-1]
+        x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)
         totals = [(k - 1) * d for k, d in zip(window, dilation)]
-        padded = jnp.pad(x, ((0, 0), *((t // 2, t - t // 2) for t in totals), (0, 0)))
-        shifted = [padded[(slice(None), *(slice(o * d, o * d + n) for o, d, n in zip(offset, dilation, spatial)))]
+        padding = [(t // 2, t - t // 2) for t in totals]
+        if resolve_conv_implementation(self.implementation) == "xla":
+            spatial = tuple(range(1, x.ndim - 1))
+            numbers = jax.lax.ConvDimensionNumbers((0, x.ndim - 1, *spatial), (x.ndim - 1, x.ndim - 2, *range(len(window))),
+                                                   (0, x.ndim - 1, *spatial))
+            y = jax.lax.conv_general_dilated(x, kernel, (1,) * len(window), padding, rhs_dilation=dilation,
+                                             dimension_numbers=numbers)
+            return y + bias
+        padded = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+        spatial_sizes = x.shape[1:-1]
+        shifted = [padded[(slice(None), *(slice(o * d, o * d + n) for o, d, n in zip(offset, dilation, spatial_sizes)))]
                    for offset in itertools.product(*(range(k) for k in window))]
         patches = jnp.concatenate(shifted, axis=-1)  # offsets major, channels minor: the kernel's row order
         return patches @ kernel.reshape(-1, self.features) + bias
 
 
 def conv(features: int, kernel_size: Sequence[int], in_features: int, init: str = "flax",
-         dilation: int | Sequence[int] = 1, name: str | None = None) -> nn.Module:
-    """A "SAME" convolution (the counterpart of nn.Conv1d/2d with padding="same") with Flax's or PyTorch's
-    default initialisation: ``PatchConv`` on the CPU, ``nn.Conv`` (cuDNN and friends) elsewhere."""
+         dilation: int | Sequence[int] = 1, implementation: str = "auto", name: str | None = None) -> Conv:
+    """A "SAME" convolution (nn.Conv1d/2d with padding="same") with Flax's or PyTorch's default initialisation."""
     check_init(init)
     kernel_size = tuple(kernel_size)
     inits = {}
     if init == "torch":
         fan_in = int(np.prod(kernel_size)) * in_features
         inits = {"kernel_init": torch_kernel_init, "bias_init": torch_bias_init(fan_in)}
-    if jax.default_backend() == "cpu":
-        return PatchConv(features, kernel_size, kernel_dilation=dilation, name=name, **inits)
-    return nn.Conv(features, kernel_size, padding="SAME", kernel_dilation=dilation, name=name, **inits)
+    return Conv(features, kernel_size, kernel_dilation=dilation, implementation=implementation, name=name, **inits)
 
 
 def max_pool_2x2(x: jax.Array) -> jax.Array:
@@ -132,15 +161,15 @@ class TorchBatchNorm(nn.Module):
         return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
 
 
-def batch_norm(kind: str = "torch") -> nn.Module:
+def batch_norm(kind: str = "torch", name: str | None = None) -> nn.Module:
     """A BatchNorm layer: "torch" (PyTorch-exact, the default) or "flax" (nn.BatchNorm, biased running var).
 
     Both take ``(x, train)`` through ``apply_batch_norm``.
     """
     if kind == "torch":
-        return TorchBatchNorm()
+        return TorchBatchNorm(name=name)
     if kind == "flax":
-        return nn.BatchNorm(momentum=0.9, epsilon=1e-5)
+        return nn.BatchNorm(momentum=0.9, epsilon=1e-5, name=name)
     raise ValueError(f"batchnorm must be 'torch' or 'flax', got {kind!r}")
 
 

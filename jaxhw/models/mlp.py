@@ -10,7 +10,10 @@ from jaxhw.models.layers import dense
 
 
 class MLP(nn.Module):
-    """Flatten, then Linear+ReLU per hidden size, then a Linear to the class logits (no softmax)."""
+    """Flatten, then Linear+ReLU per hidden size, then a Linear to the class logits (no softmax).
+
+    Layers: ``hidden0``, ``hidden1``, ..., ``logits``.
+    """
 
     hidden: Sequence[int] = (64,)
     num_classes: int = 10
@@ -20,6 +23,6 @@ class MLP(nn.Module):
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         del train  # no dropout or batchnorm: train and eval behave the same
         x = x.reshape((x.shape[0], -1))  # nn.Flatten()
-        for width in self.hidden:
-            x = nn.relu(dense(width, x.shape[-1], self.weight_init)(x))
-        return dense(self.num_classes, x.shape[-1], self.weight_init)(x)
+        for index, width in enumerate(self.hidden):
+            x = nn.relu(dense(width, x.shape[-1], self.weight_init, name=f"hidden{index}")(x))
+        return dense(self.num_classes, x.shape[-1], self.weight_init, name="logits")(x)

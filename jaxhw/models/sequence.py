@@ -50,7 +50,7 @@ class SequenceMLP(nn.Module):
         for index, width in enumerate(self.hidden):
             if index:
                 x = nn.Dropout(self.dropout, deterministic=not train)(x)
-            x = nn.relu(nn.Dense(width)(x))
+            x = nn.relu(nn.Dense(width, name=f"hidden{index}")(x))
         return _head(x, self.num_classes, self.dropout, train)
 
 
@@ -62,6 +62,7 @@ class SequenceCNN(nn.Module):
     dilations: Sequence[int] = (1, 2, 4, 8)
     num_classes: int = 2
     dropout: float = 0.1
+    conv_implementation: str = "auto"  # see jaxhw.models.layers.Conv; the parameters do not depend on it
 
     @property
     def receptive_field(self) -> int:
@@ -71,8 +72,9 @@ class SequenceCNN(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         _check_sequences(x, "SequenceCNN")
-        for dilation in self.dilations:
-            x = nn.relu(conv(self.channels, (self.kernel_size,), x.shape[-1], dilation=dilation)(x))
+        for index, dilation in enumerate(self.dilations):
+            x = nn.relu(conv(self.channels, (self.kernel_size,), x.shape[-1], dilation=dilation,
+                             implementation=self.conv_implementation, name=f"conv{index}")(x))
         return _head(x.mean(axis=1), self.num_classes, self.dropout, train)
 
 
@@ -92,7 +94,7 @@ class RecurrentClassifier(nn.Module):
         layers = {"lstm": LSTM, "gru": GRU}
         if self.cell not in layers:
             raise InputError(f"cell must be one of {', '.join(layers)}, got {self.cell!r}")
-        rnn = layers[self.cell](self.hidden_size, self.num_layers, self.bidirectional, dropout=self.dropout)
+        rnn = layers[self.cell](self.hidden_size, self.num_layers, self.bidirectional, dropout=self.dropout, name="rnn")
         _, state = rnn(x, train=train)
         h_n = state[0] if self.cell == "lstm" else state
         directions = 2 if self.bidirectional else 1
@@ -120,10 +122,11 @@ class TransformerBlock(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
         width = x.shape[-1]
-        y = nn.MultiHeadDotProductAttention(self.num_heads, dropout_rate=self.dropout)(
-            nn.LayerNorm()(x), deterministic=not train)
+        y = nn.MultiHeadDotProductAttention(self.num_heads, dropout_rate=self.dropout, name="attention")(
+            nn.LayerNorm(name="attention_norm")(x), deterministic=not train)
         x = x + nn.Dropout(self.dropout, deterministic=not train)(y)
-        y = nn.Dense(width)(nn.gelu(nn.Dense(self.mlp_dim)(nn.LayerNorm()(x))))
+        hidden = nn.Dense(self.mlp_dim, name="mlp_in")(nn.LayerNorm(name="mlp_norm")(x))
+        y = nn.Dense(width, name="mlp_out")(nn.gelu(hidden))
         return x + nn.Dropout(self.dropout, deterministic=not train)(y)
 
 
@@ -142,10 +145,10 @@ class TransformerClassifier(nn.Module):
         _check_sequences(x, "TransformerClassifier")
         if self.width % self.num_heads or self.width % 2:
             raise InputError(f"width {self.width} must be even and divisible by num_heads {self.num_heads}")
-        x = nn.Dense(self.width)(x) + sinusoidal_positions(x.shape[1], self.width)
-        for _ in range(self.num_layers):
-            x = TransformerBlock(self.num_heads, self.mlp_dim, self.dropout)(x, train=train)
-        return _head(nn.LayerNorm()(x).mean(axis=1), self.num_classes, self.dropout, train)
+        x = nn.Dense(self.width, name="embed")(x) + sinusoidal_positions(x.shape[1], self.width)
+        for index in range(self.num_layers):
+            x = TransformerBlock(self.num_heads, self.mlp_dim, self.dropout, name=f"block{index}")(x, train=train)
+        return _head(nn.LayerNorm(name="norm")(x).mean(axis=1), self.num_classes, self.dropout, train)
 
 
 # The models compared in jaxhw.experiments.timeseries, sized to comparable parameter counts (11-14k on 8 features).
