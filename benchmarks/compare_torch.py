@@ -131,10 +131,8 @@ def worker_torch(loop: str, model: str, epochs: int, train_size: int | None, see
     torch.manual_seed(seed)
     train, test = arrays_for(model, train_size)
 
-    def tensors(arrays):
-        x = torch.from_numpy(arrays["x"])
-        if model != "lstm":  # ToTensor: uint8 NHWC -> float32 NCHW in [0, 1]
-            x = x.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+    def tensors(arrays):  # ToTensor: uint8 NHWC -> float32 NCHW in [0, 1]; sequences as they are
+        x = torch_loops.twins.images_to_torch(arrays["x"]).contiguous()
         return x, torch.from_numpy(arrays["y"].astype(np.int64))
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -270,7 +268,7 @@ def launch(framework: str, model: str | None, args: argparse.Namespace, train_si
         command += ["--model", model, "--epochs", str(args.epochs), "--seed", str(args.seed)]
         command += ["--torch-threads", str(args.torch_threads)]
     finished = run_process(command, worker_env(), args.run_timeout)
-    line = [l for l in finished["output"].splitlines() if l.startswith(RESULT_PREFIX)][-1]
+    line = [text for text in finished["output"].splitlines() if text.startswith(RESULT_PREFIX)][-1]
     result = json.loads(line[len(RESULT_PREFIX):])
     result.update(wall_seconds=finished["wall_seconds"], peak_rss_mb=finished["peak_rss_mb"])
     if "seconds" in result:
@@ -310,7 +308,8 @@ def measure_floor(args: argparse.Namespace, rep: int | None, train_size: int | N
         FAILURES.append(f"matmul floor rep {rep}: {str(e).splitlines()[0]}")
         return None
     floor.update(rep=rep, load=load_average())
-    print(f"matmul floor        rep {'-' if rep is None else rep + 1} scan {floor['scan_matmul_epoch_seconds']:.3f} s/epoch, "
+    print(f"matmul floor        rep {'-' if rep is None else rep + 1} "
+          f"scan {floor['scan_matmul_epoch_seconds']:.3f} s/epoch, "
           f"large matmul {floor['large_matmul_gflops']:.1f} GFLOP/s -> {floor['flop_floor_seconds']:.3f} s "
           f"(load {floor['load']:.1f})", flush=True)
     return floor
@@ -445,8 +444,9 @@ def model_table(model: str, runs: dict) -> tuple[list[str], dict]:
     """Markdown rows for one model and the median same-rep ratios of each PyTorch loop to jaxhw."""
     jax_runs = runs.get("jaxhw", [])
     ratios = {}
-    lines = ["| run | threads | train examples | first epoch (s) | median epoch 2..N (s) | PyTorch / jaxhw (median epoch, "
-             "same rep) | final test metric | peak RSS (MB) | load after each run |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| run | threads | train examples | first epoch (s) | median epoch 2..N (s) | PyTorch / jaxhw "
+             "(median epoch, same rep) | final test metric | peak RSS (MB) | load after each run |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for framework, results in runs.items():
         if not results:
             continue
@@ -461,10 +461,12 @@ def model_table(model: str, runs: dict) -> tuple[list[str], dict]:
         backend = results[0].get("backend", "?")
         threads = f"XLA ({backend})" if framework == "jaxhw" else (
             results[0].get("threads") if backend == "cpu" else f"{results[0].get('threads')} ({backend})")
-        lines.append(f"| {framework} | {threads} | {results[0]['train_examples']} | {fmt(median([r['first_epoch'] for r in results]))} "
+        first_epoch = fmt(median([r['first_epoch'] for r in results]))
+        lines.append(f"| {framework} | {threads} | {results[0]['train_examples']} | {first_epoch} "
                      f"| {fmt(median([r['median_epoch'] for r in results]), 3)} "
                      f"| {'1 (reference)' if framework == 'jaxhw' else fmt(ratio, 2, 'x')} "
-                     f"| {metric_name.removeprefix('test_')} {metric:.4f} | {fmt(median([r['peak_rss_mb'] for r in results]), 0)} "
+                     f"| {metric_name.removeprefix('test_')} {metric:.4f} "
+                     f"| {fmt(median([r['peak_rss_mb'] for r in results]), 0)} "
                      f"| {', '.join(format(r['load'], '.1f') for r in results if 'load' in r)} |")
     return lines, ratios
 
@@ -571,7 +573,8 @@ def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, lo
            "runs of the same repetition (the runs alternate A B C D A B C D), each run in its own process.", "",
            f"- machine: {machine()}",
            f"- load average (1 min): {loads['before']:.2f} at the start (seen while waiting for a quiet machine: "
-           f"{', '.join(f'{l:.2f}' for l in loads['seen'])}), {loads['after']:.2f} at the end. The machine is shared "
+           f"{', '.join(f'{load:.2f}' for load in loads['seen'])}), {loads['after']:.2f} at the end. "
+           "The machine is shared "
            "with other engineers, so absolute seconds are noisy; read the ratios",
            "- versions: " + ", ".join(f"{k} {v}" for k, v in info.items()),
            f"- jaxhw commit: {commit or git_commit()}",
@@ -581,7 +584,8 @@ def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, lo
            f"`/usr/share/datasets/fashion-mnist` (IDX); LSTM on the 50x8 `{SEQUENCE_TASK}` task (jaxhw.data.sequences)",
            "- runs: `jaxhw` = create_train_state + fit (its normal path); `torch_homework` = the homework's loop as "
            "written (DataLoader over a TensorDataset, zero_grad/backward/step) with PyTorch's default threads; "
-           "`torch_homework_1thread` = the same loop after torch.set_num_threads(1); `torch_plain` = preloaded tensors, "
+           "`torch_homework_1thread` = the same loop after torch.set_num_threads(1); "
+           "`torch_plain` = preloaded tensors, "
            "batches by index, Adam(fused=True); `torch_compiled` = torch_plain under torch.compile",
            ""]
     ratios = {}
@@ -590,11 +594,13 @@ def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, lo
         out += [f"## {model}", "", *lines, ""]
     floors = floor_summary(floor, models.get("mlp", {}).get("jaxhw") or [])
     if floors is not None:
-        how = ("the median of the per-repetition ratios (the floor runs first in each MLP repetition)" if floors["paired"]
+        how = ("the median of the per-repetition ratios (the floor runs first in each MLP repetition)"
+               if floors["paired"]
                else "median over median (the floor ran once, not beside each jaxhw run)")
         out += ["## The MLP's matmul floor", "",
                 f"- one epoch of only the MLP's forward and backward matmuls (batches of 64 over the same number of "
-                f"examples in one jitted lax.scan, plain SGD so nothing is hoisted): **{floors['scan']:.3f} s**; jaxhw's median MLP epoch, "
+                f"examples in one jitted lax.scan, plain SGD so nothing is hoisted): **{floors['scan']:.3f} s**; "
+                "jaxhw's median MLP epoch, "
                 f"{floors['jax_epoch']:.3f} s, is **{floors['ratio']:.2f}x** that ({how})",
                 f"- by FLOPs: {floors['gflop']:.2f} GFLOP per epoch; a 2048x2048 matmul runs at "
                 f"{floors['gflops']:.0f} GFLOP/s here, so {floors['flop']:.3f} s at that rate "
@@ -603,7 +609,8 @@ def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, lo
     if processes:
         lines, summary = process_table(processes)
         out += ["## Whole processes, start to exit", "",
-                "`python -m jaxhw.classify --dataset fashion_mnist --source idx --epochs N` against the PyTorch homework "
+                "`python -m jaxhw.classify --dataset fashion_mnist --source idx --epochs N` against the PyTorch "
+                "homework "
                 "script `python benchmarks/torch_loops.py --epochs N` (with PyTorch's default threads, and with "
                 "`--threads 1`). Both load the IDX files, train the MLP, evaluate the test set after every epoch and "
                 "write metrics.json and learning_curves.png. Cold: a fresh, empty `--compile-cache`; warm: the same "
@@ -696,7 +703,8 @@ def main(argv: list[str] | None = None) -> None:
     processes = [] if args.skip_processes else benchmark_processes(args)
     loads = {"before": seen[-1], "seen": seen, "after": load_average()}
     commit_at_end = git_commit()
-    commit = commit_at_start if commit_at_end == commit_at_start else f"{commit_at_start} at the start, {commit_at_end} at the end"
+    commit = (commit_at_start if commit_at_end == commit_at_start
+              else f"{commit_at_start} at the start, {commit_at_end} at the end")
     if args.json:
         saved_args = {"epochs": args.epochs, "reps": args.reps, "torch_threads": args.torch_threads}
         args.json.write_text(json.dumps({"models": models, "floor": floor, "processes": processes, "loads": loads,

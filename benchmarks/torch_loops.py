@@ -26,49 +26,15 @@ from torch.utils.data import DataLoader, TensorDataset
 # jaxhw.data.* import numpy only (no jax), so both sides read the same bytes the same way.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from jaxhw.data.images import load_images  # noqa: E402
+from jaxhw.torch_bridge import twins  # noqa: E402
 
 LOOPS = ("homework", "plain", "compiled")
 
 
 # ---------------------------------------------------------------------------------------------- models
-def homework_mlp() -> nn.Module:
-    """Homework problem 1's model, verbatim."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
-
-
-def cnn() -> nn.Module:
-    """The twin of jaxhw.models.cnn.CNN (its module docstring)."""
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Dropout(0.25), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Dropout(0.25),
-                         nn.Linear(128, 10))
-
-
-def dense_autoencoder(latent: int = 2) -> nn.Module:
-    """The twin of jaxhw.models.autoencoder.DenseAutoencoder (its module docstring)."""
-    encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
-                            nn.Linear(64, latent))
-    decoder = nn.Sequential(nn.Linear(latent, 64), nn.ReLU(), nn.Linear(64, 128), nn.ReLU(),
-                            nn.Linear(128, 784), nn.Sigmoid())
-    return nn.Sequential(encoder, decoder)
-
-
-class LSTMClassifier(nn.Module):
-    """The twin of jaxhw.models.sequence.RecurrentClassifier("lstm", 48): the final hidden state feeds the head."""
-
-    def __init__(self, features: int = 8, hidden: int = 48, num_classes: int = 2, dropout: float = 0.1):
-        super().__init__()
-        self.lstm = nn.LSTM(features, hidden, batch_first=True)
-        self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _, (h_n, _) = self.lstm(x)
-        return self.head(self.dropout(h_n[-1]))
-
-
-MODELS: dict[str, Callable[[], nn.Module]] = {"mlp": homework_mlp, "cnn": cnn, "autoencoder": dense_autoencoder,
-                                              "lstm": LSTMClassifier}
+# The twins of jaxhw's models (jaxhw.torch_bridge.twins imports torch and numpy only).
+MODELS: dict[str, Callable[[], nn.Module]] = {"mlp": twins.homework_mlp, "cnn": twins.cnn,
+                                              "autoencoder": twins.DenseAutoencoder, "lstm": twins.LSTMClassifier}
 RECONSTRUCTION = {"autoencoder"}  # trained with MSE against the (flattened) input; the others with cross-entropy
 
 
@@ -76,7 +42,7 @@ RECONSTRUCTION = {"autoencoder"}  # trained with MSE against the (flattened) inp
 def image_tensors(dataset: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """ToTensor's result for a whole split: float32 (N, 1, 28, 28) in [0, 1], int64 labels."""
     data = load_images(dataset, split, source="idx")
-    images = torch.from_numpy(data.images).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+    images = twins.images_to_torch(data.images).contiguous()
     return images, torch.from_numpy(data.labels.astype(np.int64))
 
 
@@ -197,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
     train_x, train_y = image_tensors(args.dataset, "train")
     test_x, test_y = image_tensors(args.dataset, "test")
-    model = homework_mlp()
+    model = twins.homework_mlp()
     history = []
     for epoch, seconds in enumerate(homework_epochs(model, "mlp", train_x, train_y, args.epochs, args.batch_size,
                                                     args.lr), start=1):

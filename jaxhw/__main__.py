@@ -6,26 +6,31 @@ import argparse
 import sys
 
 from jaxhw import cli
+from jaxhw.configs import HOMEWORK_FULL, HOMEWORK_QUICK, HomeworkConfig
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m jaxhw", description=__doc__)
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: one epoch per model and one small sequence task (about a minute)")
-    cli.add_data_args(parser)
-    cli.add_common_args(parser, default_out="report")
+    cli.add_data_args(parser, HomeworkConfig)
+    cli.add_common_args(parser, HomeworkConfig, default_out="report")
     return parser.parse_args(argv)
 
 
 @cli.run_cli
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    config = (HOMEWORK_QUICK if args.quick else HOMEWORK_FULL).with_run(args.dataset, args.source, args.data_dir,
+                                                                         args.seed)
     out = cli.start(args)
-    from jaxhw.report.homework import run_homework, write_report
+    from jaxhw.homework import run_homework
+    from jaxhw.report.outputs import write_report
 
-    results = run_homework(args.dataset, args.source, args.data_dir, args.seed, args.quick, out)
+    results = run_homework(config)
     paths = write_report(results, out)
-    print(f"wrote {paths['html']} ({results['wall_seconds']:.0f} s wall, {results['cpu_seconds']:.0f} s CPU); "
+    record = results.record
+    print(f"wrote {paths['html']} ({record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} s CPU); "
           f"also {paths['markdown'].name} and {paths['json'].name}")
 
 

@@ -5,35 +5,41 @@ import argparse
 import sys
 
 from jaxhw import cli
+from jaxhw.configs import AUTOENCODERS, WEIGHT_INITS, AutoencodeConfig
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m jaxhw.autoencode", description=__doc__)
-    cli.add_data_args(parser)
-    parser.add_argument("--model", default="dense", help="dense (784-128-64-latent, the homework's) or conv "
-                                                         "(default dense)")
-    parser.add_argument("--latent", type=cli.positive_int, default=2, help="code size (default 2)")
-    parser.add_argument("--noise", type=float, default=0.0,
-                        help="denoising: std of Gaussian noise added to training inputs only (default 0.0)")
-    parser.add_argument("--weight-init", default="flax", help="flax or torch (PyTorch's default init); default flax")
-    cli.add_training_args(parser)
-    cli.add_run_args(parser)
-    cli.add_common_args(parser, default_out="runs/autoencode")
+    cli.add_data_args(parser, AutoencodeConfig)
+    parser.add_argument("--model", default=AutoencodeConfig.model,
+                        help=f"one of {', '.join(AUTOENCODERS)}: dense is the homework's 784-128-64-latent "
+                             f"(default {AutoencodeConfig.model})")
+    parser.add_argument("--latent", type=cli.positive_int, default=AutoencodeConfig.latent,
+                        help=f"code size (default {AutoencodeConfig.latent})")
+    parser.add_argument("--noise", type=float, default=AutoencodeConfig.noise,
+                        help="denoising: std of Gaussian noise added to training inputs only "
+                             f"(default {AutoencodeConfig.noise})")
+    parser.add_argument("--weight-init", default=AutoencodeConfig.weight_init,
+                        help=f"one of {', '.join(WEIGHT_INITS)} (torch: PyTorch's default init; "
+                             f"default {AutoencodeConfig.weight_init})")
+    cli.add_training_args(parser, AutoencodeConfig)
+    cli.add_run_args(parser, AutoencodeConfig)
+    cli.add_common_args(parser, AutoencodeConfig, default_out="runs/autoencode")
     return parser.parse_args(argv)
 
 
 @cli.run_cli
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    config = cli.config_from(AutoencodeConfig, args)
     out = cli.start(args)
     from jaxhw.experiments.autoencoding import train_autoencoder
+    from jaxhw.report.outputs import write_autoencoding
 
-    result = train_autoencoder(args.dataset, args.source, args.data_dir, args.model, args.latent, args.noise,
-                               args.epochs, args.batch_size, args.lr, args.seed, out, weight_init=args.weight_init,
-                               devices=args.devices, checkpoint_dir=args.checkpoint_dir, resume=args.resume,
-                               keep_checkpoints=args.keep_checkpoints)
-    print(f"test MSE {result['test_mse']:.4f}, {result['seconds_per_epoch']:.2f} s/epoch; wrote {out}/metrics.json "
-          f"and {', '.join(result['figures'])}")
+    run = train_autoencoder(config)
+    write_autoencoding(run, out)
+    print(f"test MSE {run.metrics['test_mse']:.4f}, {run.metrics['seconds_per_epoch']:.2f} s/epoch; wrote "
+          f"{out}/metrics.json and {', '.join(run.metrics['figures'])}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from jaxhw import cli
+from jaxhw.configs import GradientsConfig
 
 
 def number_list(text: str) -> list[float]:
@@ -26,41 +27,42 @@ def label_value(text: str) -> int | list[float]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from jaxhw.experiments import gradients as lab
-
     parser = argparse.ArgumentParser(prog="python -m jaxhw.gradients", description=__doc__)
+    defaults = GradientsConfig
     group = parser.add_argument_group("problem 1A (the predicted vector and its label)")
-    group.add_argument("--vector", type=number_list, default=list(lab.HOMEWORK_PROBABILITIES),
+    group.add_argument("--vector", type=number_list, default=list(defaults.vector),
                        help="predicted probabilities, comma-separated (default: the homework's 11-entry vector)")
-    group.add_argument("--label", type=label_value, default=list(lab.HOMEWORK_LABEL),
+    group.add_argument("--label", type=label_value, default=list(defaults.label),
                        help="a class index or a one-hot vector (default: the homework's (0.0, 0.1, 0.0, 0.0, 0.0))")
-    group.add_argument("--label-as-class", type=int, default=None, metavar="K",
+    group.add_argument("--label-as-class", type=int, default=defaults.label_as_class, metavar="K",
                        help="read an invalid label as class K and apply -ln y_hat_K to the vector as given")
     group.add_argument("--renormalize", action="store_true",
                        help="also divide the vector by its sum before taking -ln y_hat_K")
     group = parser.add_argument_group("problem 1B (the gradient tables and the sweep)")
-    group.add_argument("--true-class", type=int, default=lab.HOMEWORK_TRUE_CLASS,
-                       help=f"true class of the table (default {lab.HOMEWORK_TRUE_CLASS})")
-    group.add_argument("--p-true", type=float, default=lab.HOMEWORK_P_TRUE,
+    group.add_argument("--true-class", type=int, default=defaults.true_class,
+                       help=f"true class of the table (default {defaults.true_class})")
+    group.add_argument("--p-true", type=float, default=defaults.p_true,
                        help=f"predicted probability of the true class, the rest spread evenly (default "
-                            f"{lab.HOMEWORK_P_TRUE})")
+                            f"{defaults.p_true})")
     group = parser.add_argument_group("problem 1C(c) (training with and without an extra softmax)")
-    cli.add_training_args(group, epochs=2)
-    group.add_argument("--train-examples", type=cli.positive_int, default=None,
+    cli.add_training_args(group, GradientsConfig)
+    group.add_argument("--train-examples", type=cli.positive_int, default=defaults.train_examples,
                        help="train on N of the 4,000 embedded MNIST digits, drawn at random with --seed (default all)")
-    cli.add_common_args(parser, default_out="runs/gradients")
+    cli.add_common_args(parser, GradientsConfig, default_out="runs/gradients")
     return parser.parse_args(argv)
 
 
 @cli.run_cli
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    config = cli.config_from(GradientsConfig, args)
     out = cli.start(args)
-    from jaxhw.experiments.gradients import gradient_lab, report_text
+    from jaxhw.experiments.gradients import gradient_lab
+    from jaxhw.report.gradient_text import report_text
+    from jaxhw.report.outputs import write_gradient_lab
 
-    result = gradient_lab(args.p_true, args.true_class, args.vector, args.label, args.renormalize,
-                          args.label_as_class, args.epochs, args.train_examples, args.batch_size, args.lr,
-                          args.seed, out)
+    result = gradient_lab(config)
+    write_gradient_lab(result, out)
     print(report_text(result))
     print(f"\nwrote {out}/gradients.json and {out}/gradients.png ({result['seconds']:.1f} s)")
 

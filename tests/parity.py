@@ -3,7 +3,8 @@ import copy
 
 import torch
 
-from jaxhw.torch_bridge import variables_from_torch
+from jaxhw.torch_bridge.convert import variables_from_torch
+from jaxhw.torch_bridge.twins import images_from_torch, images_to_torch  # noqa: F401  (the tests' one conversion)
 
 
 def torch_grads_as_flax(net: torch.nn.Module, model, sample_input) -> dict:
@@ -13,9 +14,3 @@ def torch_grads_as_flax(net: torch.nn.Module, model, sample_input) -> dict:
         for target, source in zip(holder.parameters(), net.parameters()):
             target.copy_(source.grad)
     return variables_from_torch(holder, model, sample_input)["params"]
-
-
-def nhwc_to_torch(x):
-    """uint8 or float NHWC images -> float NCHW in [0, 1] for uint8 (what ToTensor gives)."""
-    t = torch.tensor(x, dtype=torch.float32).permute(0, 3, 1, 2)
-    return t / 255 if x.dtype.kind == "u" else t

@@ -12,50 +12,24 @@ import optax
 import pytest
 
 torch = pytest.importorskip("torch")
+from parity import images_from_torch, images_to_torch, torch_grads_as_flax  # noqa: E402
 from torch import nn as tnn  # noqa: E402
 
 from jaxhw.autoencode import main as autoencode_main  # noqa: E402
+from jaxhw.configs import AutoencodeConfig  # noqa: E402
 from jaxhw.data.images import load_images  # noqa: E402
 from jaxhw.errors import InputError  # noqa: E402
-from jaxhw.experiments.autoencoding import objective_for, reconstruction, train_autoencoder  # noqa: E402
-from jaxhw.models.autoencoder import ConvAutoencoder, DenseAutoencoder, build_autoencoder  # noqa: E402
-from jaxhw.torch_bridge import variables_from_torch  # noqa: E402
+from jaxhw.experiments.autoencoding import objective_for, reconstruction  # noqa: E402
+from jaxhw.models.autoencoder import (  # noqa: E402
+    ConvAutoencoder,
+    DenseAutoencoder,
+    build_autoencoder,
+)
+from jaxhw.torch_bridge import twins  # noqa: E402
+from jaxhw.torch_bridge.convert import variables_from_torch  # noqa: E402
 from jaxhw.training import TrainState, make_eval_fn, train_step  # noqa: E402
-from parity import nhwc_to_torch, torch_grads_as_flax  # noqa: E402
 
 TOL = dict(rtol=1e-5, atol=1e-6)
-
-
-class TorchDenseAutoencoder(tnn.Module):
-    """The homework's dense autoencoder as a PyTorch student would write it."""
-
-    def __init__(self, latent: int = 2):
-        super().__init__()
-        self.encoder = tnn.Sequential(tnn.Flatten(), tnn.Linear(784, 128), tnn.ReLU(), tnn.Linear(128, 64), tnn.ReLU(),
-                                      tnn.Linear(64, latent))
-        self.decoder = tnn.Sequential(tnn.Linear(latent, 64), tnn.ReLU(), tnn.Linear(64, 128), tnn.ReLU(),
-                                      tnn.Linear(128, 784), tnn.Sigmoid())
-
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
-
-
-class TorchConvAutoencoder(tnn.Module):
-    """Conv encoder with max-pooling; decoder with nearest upsampling and Conv2d (NCHW)."""
-
-    def __init__(self, latent: int = 2):
-        super().__init__()
-        self.encoder = tnn.Sequential(
-            tnn.Conv2d(1, 16, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
-            tnn.Conv2d(16, 32, 3, padding=1), tnn.ReLU(), tnn.MaxPool2d(2),
-            tnn.Flatten(), tnn.Linear(32 * 7 * 7, latent))
-        self.decoder = tnn.Sequential(
-            tnn.Linear(latent, 32 * 7 * 7), tnn.ReLU(), tnn.Unflatten(1, (32, 7, 7)),
-            tnn.Upsample(scale_factor=2, mode="nearest"), tnn.Conv2d(32, 16, 3, padding=1), tnn.ReLU(),
-            tnn.Upsample(scale_factor=2, mode="nearest"), tnn.Conv2d(16, 1, 3, padding=1), tnn.Sigmoid())
-
-    def forward(self, x):
-        return self.decoder(self.encoder(x))
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +40,12 @@ def digits() -> np.ndarray:
 
 def torch_images(images: np.ndarray, flatten: bool) -> torch.Tensor:
     """uint8 NHWC -> float NCHW in [0, 1] (ToTensor), flattened to (N, 784) for the dense model (x.view(N, -1))."""
-    x = nhwc_to_torch(images)
+    x = images_to_torch(images)
     return x.reshape(len(images), -1) if flatten else x.contiguous()
 
 
 def torch_output_as_jax_layout(y: torch.Tensor) -> np.ndarray:
-    y = y.detach().numpy()
-    return y.transpose(0, 2, 3, 1) if y.ndim == 4 else y
+    return images_from_torch(y)
 
 
 def state_from_torch(torch_model: tnn.Module, model, sample, lr: float = 1e-3) -> TrainState:
@@ -93,8 +66,8 @@ def assert_trees_close(ours, reference, **tol):
 
 
 PAIRS = [
-    pytest.param(DenseAutoencoder, TorchDenseAutoencoder, 2, id="dense"),
-    pytest.param(ConvAutoencoder, TorchConvAutoencoder, 3, id="conv"),
+    pytest.param(DenseAutoencoder, twins.DenseAutoencoder, 2, id="dense"),
+    pytest.param(ConvAutoencoder, twins.ConvAutoencoder, 3, id="conv"),
 ]
 
 
@@ -130,7 +103,7 @@ def test_train_step_is_the_homework_loop(digits):
     """Three iterations of the homework's loop (forward, MSELoss, backward, Adam step, zero_grad) equal
     three jaxhw train_steps from the same weights."""
     torch.manual_seed(1)
-    torch_model = TorchDenseAutoencoder()
+    torch_model = twins.DenseAutoencoder()
     model = DenseAutoencoder()
     objective = reconstruction()
     batch = {"x": jnp.asarray(digits)}
@@ -212,7 +185,7 @@ def test_epoch_metric_is_the_mse(digits):
     torch.manual_seed(2)
     model = DenseAutoencoder()
     objective = reconstruction()
-    state = state_from_torch(TorchDenseAutoencoder(), model, jnp.zeros((1, 784)))
+    state = state_from_torch(twins.DenseAutoencoder(), model, jnp.zeros((1, 784)))
     data = {"x": jnp.asarray(np.concatenate([digits, digits[:5]]))}  # 21 examples: batches of 8 + a partial one
     totals = make_eval_fn(objective, batch_size=8)(state, data)
     x = np.asarray(data["x"], np.float64).reshape(21, -1) / 255.0
@@ -245,7 +218,7 @@ def test_cli_end_to_end_on_embedded_digits(tmp_path, capsys):
     (["--model", "mlp"], "unknown model 'mlp'"),
     (["--noise", "-0.5"], "noise must be a finite number >= 0"),
     (["--noise", "nan"], "noise must be a finite number >= 0"),
-    (["--weight-init", "xavier"], "weight init must be one of"),
+    (["--weight-init", "xavier"], "unknown weight init 'xavier': expected one of flax, torch"),
 ])
 def test_cli_bad_input_exits_2(argv, message, tmp_path, capsys):
     code = autoencode_main(["--source", "embedded", "--out", str(tmp_path), "--no-compile-cache", *argv])
@@ -264,8 +237,8 @@ def test_cli_rejects_latent_below_one(tmp_path, capsys):
 def test_library_rejects_bad_latent(latent):
     with pytest.raises(InputError, match="latent size must be a positive integer"):
         build_autoencoder("dense", latent)
-    with pytest.raises(InputError, match="latent size must be a positive integer"):
-        train_autoencoder(source="embedded", latent=latent)
+    with pytest.raises(InputError, match="latent must be a positive integer"):
+        AutoencodeConfig(source="embedded", latent=latent)
 
 
 def test_dense_model_rejects_wrong_pixel_count():

@@ -7,6 +7,7 @@ import pytest
 from jaxhw.models.layers import TorchBatchNorm
 
 torch = pytest.importorskip("torch")
+from parity import images_from_torch, images_to_torch  # noqa: E402
 
 
 def run_batchnorm(layer, variables, x, train):
@@ -27,12 +28,7 @@ def test_batchnorm_train_steps_running_stats_and_eval_match_torch(torch_cls, sha
     variables = {"params": {"scale": reference.weight.detach().numpy(), "bias": reference.bias.detach().numpy()},
                  "batch_stats": variables["batch_stats"]}
 
-    def to_torch(x):  # channels-last -> channels-first
-        return torch.tensor(x).permute(0, 3, 1, 2) if x.ndim == 4 else torch.tensor(x)
-
-    def from_torch(y):
-        y = y.detach().numpy()
-        return y.transpose(0, 2, 3, 1) if y.ndim == 4 else y
+    to_torch, from_torch = images_to_torch, images_from_torch  # channels-last <-> channels-first
 
     reference.train()
     for _ in range(5):  # N train-mode steps on the same batches

@@ -1,6 +1,5 @@
 """Checkpoints: a run killed with SIGKILL in epoch 3 of 5 and resumed ends bitwise equal to an uninterrupted one."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -62,6 +61,10 @@ def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
     assert strip(expected_history) == strip(got_history)
     # Determinism: the same command and seed give the same metrics.json, apart from the timings.
     metrics = [json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole_out", "killed_out")]
+    for record, (directory, resumed) in zip(metrics, (("whole", False), ("killed", True))):
+        # the configs differ only in where the run was kept and in --resume
+        assert record["config"].pop("checkpoint_dir") == str(tmp_path / directory)
+        assert record["config"].pop("resume") is resumed
     timing = {"seconds_per_epoch", "first_epoch_seconds", "total_seconds", "epochs"}
     assert {k: v for k, v in metrics[0].items() if k not in timing} == {k: v for k, v in metrics[1].items()
                                                                          if k not in timing}

@@ -7,8 +7,10 @@ from jaxhw.losses import cross_entropy
 from jaxhw.models.cnn import CNN
 
 torch = pytest.importorskip("torch")
-from parity import nhwc_to_torch, torch_grads_as_flax  # noqa: E402
-from jaxhw.torch_bridge import load_into_torch, variables_from_torch  # noqa: E402
+from parity import images_to_torch, torch_grads_as_flax  # noqa: E402
+
+from jaxhw.torch_bridge import twins  # noqa: E402
+from jaxhw.torch_bridge.convert import load_into_torch, variables_from_torch  # noqa: E402
 
 SAMPLE = np.zeros((1, 28, 28, 1), np.uint8)
 tn = torch.nn
@@ -16,10 +18,7 @@ tn = torch.nn
 
 def torch_cnn(dropout=0.25):
     torch.manual_seed(0)
-    net = tn.Sequential(tn.Conv2d(1, 16, 3, padding=1), tn.BatchNorm2d(16), tn.ReLU(), tn.MaxPool2d(2),
-                        tn.Conv2d(16, 32, 3, padding=1), tn.BatchNorm2d(32), tn.ReLU(), tn.MaxPool2d(2),
-                        tn.Flatten(), tn.Dropout(dropout), tn.Linear(32 * 7 * 7, 128), tn.ReLU(), tn.Dropout(dropout),
-                        tn.Linear(128, 10))
+    net = twins.cnn(dropout)
     with torch.no_grad():  # non-trivial BatchNorm state, so eval mode really uses it
         for m in net.modules():
             if isinstance(m, tn.BatchNorm2d):
@@ -40,7 +39,7 @@ def test_forward_loss_and_gradients_agree(train):
     variables = variables_from_torch(net, model, SAMPLE)
     x, y = batch()
     net.train(train)
-    torch_logits = net(nhwc_to_torch(x))
+    torch_logits = net(images_to_torch(x))
     loss = tn.CrossEntropyLoss()(torch_logits, torch.tensor(y).long())
     loss.backward()
 
@@ -63,7 +62,7 @@ def test_eval_logits_agree_and_round_trip_is_exact():
     x, _ = batch(1)
     net.eval()
     np.testing.assert_allclose(model.apply(variables, x.astype(np.float32) / 255, train=False),
-                               net(nhwc_to_torch(x)).detach().numpy(), atol=1e-4)
+                               net(images_to_torch(x)).detach().numpy(), atol=1e-4)
     back = load_into_torch(variables, torch_cnn(), model, SAMPLE)
     for (name, a), b in zip(net.state_dict().items(), back.state_dict().values()):
         assert torch.equal(a, b), name

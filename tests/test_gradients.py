@@ -13,8 +13,17 @@ from jax.test_util import check_grads
 from jaxhw.errors import InputError
 from jaxhw.experiments import gradients as lab
 from jaxhw.gradients import main
-from jaxhw.losses import (cross_entropy, cross_entropy_from_probabilities, cross_entropy_grad_logits,
-                          cross_entropy_grad_probabilities, mse, mse_grad, mse_grad_logits, softmax_backward)
+from jaxhw.losses import (
+    cross_entropy,
+    cross_entropy_from_probabilities,
+    cross_entropy_grad_logits,
+    cross_entropy_grad_probabilities,
+    mse,
+    mse_grad,
+    mse_grad_logits,
+    softmax_backward,
+)
+from jaxhw.report.gradient_text import problem_1a_text
 
 # Every shape meets one reduction (compiling each pair for every reduction would slow the suite for little).
 CASES = [((1, 2), "mean"), ((3, 10), "sum"), ((17, 5), "none"), ((4, 33), "mean")]
@@ -197,7 +206,7 @@ def test_problem_1a_explains_the_homework_vector_and_computes_nothing_by_default
     result = lab.problem_1a()
     assert result["values"] == {} and not result["valid"]
     assert result["entries"] == 11 and result["sum"] == pytest.approx(1.05)  # summed by hand: 1.05, not 1.1
-    text = "\n".join(lab.problem_1a_text(result))
+    text = "\n".join(problem_1a_text(result))
     for fragment in ("11 entries", "10 classes", "sum to 1.05, not 1", "5 entries", "largest entry is 0.1",
                      "nothing computed", "--label-as-class 3"):
         assert fragment in text, fragment

@@ -7,8 +7,16 @@ import pytest
 import torch
 
 from jaxhw.errors import InputError
-from jaxhw.losses import (accuracy_count, check_probabilities, cross_entropy, cross_entropy_from_probabilities,
-                          describe_label, describe_probabilities, label_to_class, mse)
+from jaxhw.losses import (
+    accuracy_count,
+    check_probabilities,
+    cross_entropy,
+    cross_entropy_from_probabilities,
+    describe_label,
+    describe_probabilities,
+    label_to_class,
+    mse,
+)
 
 SHAPES = [(1, 2), (3, 10), (17, 5), (4, 33)]
 HOMEWORK_VECTOR = [0.1, 0.1, 0.0, 0.4, 0.05, 0.05, 0.05, 0.05, 0.05, 0.1, 0.1]
@@ -35,7 +43,8 @@ def test_cross_entropy_matches_torch(shape, reduction, smoothing):
     torch_loss = torch.nn.CrossEntropyLoss(reduction=reduction, label_smoothing=smoothing)
     assert_torch_close(cross_entropy(logits, labels, reduction, smoothing),
            torch_loss(torch.tensor(logits), torch.tensor(labels, dtype=torch.long)))
-    assert_torch_close(cross_entropy(logits, soft, reduction, smoothing), torch_loss(torch.tensor(logits), torch.tensor(soft)))
+    assert_torch_close(cross_entropy(logits, soft, reduction, smoothing),
+                       torch_loss(torch.tensor(logits), torch.tensor(soft)))
 
 
 @pytest.mark.parametrize("shape", [(1, 2), (3, 10), (2, 3, 4)])

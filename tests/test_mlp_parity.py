@@ -3,12 +3,13 @@ import jax
 import numpy as np
 import optax
 import pytest
+from parity import torch_grads_as_flax
 
 from jaxhw.losses import cross_entropy
 from jaxhw.models.mlp import MLP
-from jaxhw.torch_bridge import load_into_torch, variables_from_torch
+from jaxhw.torch_bridge import twins  # noqa: E402
+from jaxhw.torch_bridge.convert import load_into_torch, variables_from_torch
 from jaxhw.training import create_train_state, train_step
-from parity import torch_grads_as_flax
 
 torch = pytest.importorskip("torch")
 SAMPLE = np.zeros((1, 28, 28, 1), np.uint8)
@@ -16,7 +17,7 @@ SAMPLE = np.zeros((1, 28, 28, 1), np.uint8)
 
 def homework_model():
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    return twins.homework_mlp()
 
 
 def batches(count, size=16, seed=0):
@@ -27,7 +28,7 @@ def batches(count, size=16, seed=0):
 
 def torch_inputs(batch):
     """What torchvision's ToTensor gives: float NCHW in [0, 1]."""
-    return torch.tensor(batch["x"], dtype=torch.float32).permute(0, 3, 1, 2) / 255.0, torch.tensor(batch["y"]).long()
+    return twins.images_to_torch(batch["x"]), torch.tensor(batch["y"]).long()
 
 
 def test_logits_loss_and_gradients_agree():

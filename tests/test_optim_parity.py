@@ -5,7 +5,8 @@ import optax
 import pytest
 
 from jaxhw.models.mlp import MLP
-from jaxhw.torch_bridge import load_into_torch, variables_from_torch
+from jaxhw.torch_bridge import twins  # noqa: E402
+from jaxhw.torch_bridge.convert import load_into_torch, variables_from_torch
 from jaxhw.training import create_train_state, train_step
 from jaxhw.training.pitfalls import accumulate_gradients, forgotten_zero_grad
 
@@ -35,7 +36,7 @@ def test_hundred_steps_on_the_same_gradients(ours, theirs):
 
 def homework_pair(tx):
     torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+    net = twins.homework_mlp(hidden=16)
     model = MLP(hidden=(16,))
     state = create_train_state(model, tx, SAMPLE)
     params = variables_from_torch(net, model, SAMPLE)["params"]
@@ -49,13 +50,11 @@ def micro_batches(count, seed=1):
 
 
 def torch_loss(net, batch):
-    x = torch.tensor(batch["x"], dtype=torch.float32).permute(0, 3, 1, 2) / 255
-    return torch.nn.CrossEntropyLoss()(net(x), torch.tensor(batch["y"]).long())
+    return torch.nn.CrossEntropyLoss()(net(twins.images_to_torch(batch["x"])), torch.tensor(batch["y"]).long())
 
 
 def assert_same_parameters(state, net, model):
-    ours = load_into_torch({"params": state.params}, torch.nn.Sequential(
-        torch.nn.Flatten(), torch.nn.Linear(784, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10)), model, SAMPLE)
+    ours = load_into_torch({"params": state.params}, twins.homework_mlp(hidden=16), model, SAMPLE)
     for a, b in zip(ours.parameters(), net.parameters()):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=1e-5)
 

@@ -26,8 +26,9 @@ SCRIPT = textwrap.dedent("""
             state = create_train_state(model, tx, data["x"][:1], seed=0)
             # batch 64: 4 full batches of 8 per device, then a partial batch of 44 (uneven over 8 devices)
             state, history = fit(state, data, None, epochs=1, batch_size=64, devices=devices, progress=False)
-            finals[devices] = (jax.device_get(state.params), jax.device_get(state.batch_stats), history[0]["train_loss"],
-                               len(jax.tree_util.tree_leaves(state.params)[0].sharding.device_set))
+            holders = len(jax.tree_util.tree_leaves(state.params)[0].sharding.device_set)
+            finals[devices] = (jax.device_get(state.params), jax.device_get(state.batch_stats),
+                               history[0]["train_loss"], holders)
         diffs = jax.tree_util.tree_leaves(jax.tree_util.tree_map(
             lambda a, b: float(np.max(np.abs(np.asarray(a) - np.asarray(b)))), finals[1][:2], finals[8][:2]))
         scales = jax.tree_util.tree_leaves(jax.tree_util.tree_map(lambda a: float(np.max(np.abs(a))), finals[1][:2]))

@@ -13,7 +13,16 @@ from jaxhw.__main__ import main
 from jaxhw.errors import InputError
 from jaxhw.experiments import concepts
 from jaxhw.experiments.classification import confusion_matrix, most_confident_mistakes
-from jaxhw.report.document import Document, Figure, Paragraph, Section, Table, inline_html, to_html, to_markdown
+from jaxhw.report.document import (
+    Document,
+    Figure,
+    Paragraph,
+    Section,
+    Table,
+    inline_html,
+    to_html,
+    to_markdown,
+)
 
 QUESTION_ANCHORS = ("q1a", "q1b", "q1c", "q2a", "q2b", "q3a", "q3b", "q3c", "q3d", "q3e", "q3f", "q3g", "problem-4",
                     "q5a", "q5b", "q5c")

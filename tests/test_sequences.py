@@ -13,10 +13,14 @@ from jaxhw.data.sequences import load_task
 from jaxhw.errors import InputError
 from jaxhw.experiments.timeseries import assess_claims, full_batch_size
 from jaxhw.models.layers import Conv
-from jaxhw.models.sequence import (SEQUENCE_MODELS, RecurrentClassifier, SequenceCNN,
-                                   build_sequence_model)
+from jaxhw.models.sequence import (
+    SEQUENCE_MODELS,
+    RecurrentClassifier,
+    SequenceCNN,
+    build_sequence_model,
+)
 from jaxhw.timeseries import main
-from jaxhw.torch_bridge import variables_from_torch
+from jaxhw.torch_bridge.convert import variables_from_torch
 
 SYNTHETIC = ("motif", "shifted_motif", "order", "trend")
 

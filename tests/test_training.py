@@ -6,11 +6,13 @@ import pytest
 
 from jaxhw.data.loader import epoch_indices
 from jaxhw.models.mlp import MLP
-from jaxhw.torch_bridge import load_into_torch, variables_from_torch
 from jaxhw.training import create_train_state, fit, make_epoch_fn, make_eval_fn
 from jaxhw.training.steps import SHUFFLE_STREAM
 
 torch = pytest.importorskip("torch")
+from jaxhw.torch_bridge import twins  # noqa: E402
+from jaxhw.torch_bridge.convert import load_into_torch, variables_from_torch  # noqa: E402
+
 SAMPLE = np.zeros((1, 28, 28, 1), np.uint8)
 
 
@@ -21,7 +23,7 @@ def small_data(n=50, seed=0):
 
 def torch_twin():
     torch.manual_seed(1)
-    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    return twins.homework_mlp()
 
 
 def test_scan_epoch_matches_torch_loop_on_the_same_order():
@@ -39,8 +41,7 @@ def test_scan_epoch_matches_torch_loop_on_the_same_order():
 
     optimizer, loss_fn, losses = torch.optim.Adam(net.parameters(), lr=1e-3), torch.nn.CrossEntropyLoss(), []
     for index in order:
-        x = torch.tensor(data["x"][index], dtype=torch.float32).permute(0, 3, 1, 2) / 255
-        loss = loss_fn(net(x), torch.tensor(data["y"][index]).long())
+        loss = loss_fn(net(twins.images_to_torch(data["x"][index])), torch.tensor(data["y"][index]).long())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -57,6 +57,10 @@ class ImageDataset:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The dict of arrays jaxhw.training.fit takes: images as "x", labels as "y"."""
+        return {"x": self.images, "y": self.labels}
+
     def __len__(self) -> int:
         return len(self.labels)
 

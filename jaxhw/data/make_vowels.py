@@ -7,7 +7,8 @@ package (BSD-3-Clause), ``aeon/datasets/data/JapaneseVowels/JapaneseVowels_{TRAI
 converts the two files once into float32 frames (concatenated, 12 coefficients each), the length of
 every utterance and its speaker (0-8). aeon is needed only as a download, never as a dependency:
 
-    pip download --no-deps aeon -d /tmp/aeon && unzip -o /tmp/aeon/aeon-*.whl 'aeon/datasets/data/JapaneseVowels/*' -d /tmp/aeon
+    pip download --no-deps aeon -d /tmp/aeon
+    unzip -o /tmp/aeon/aeon-*.whl 'aeon/datasets/data/JapaneseVowels/*' -d /tmp/aeon
     python -m jaxhw.data.make_vowels /tmp/aeon/aeon/datasets/data/JapaneseVowels
 """
 from __future__ import annotations

@@ -1,31 +1,8 @@
-"""Train an MNIST autoencoder (homework problem 2): the function behind ``python -m jaxhw.autoencode``.
+"""Train an MNIST autoencoder (homework problem 2): the run behind ``python -m jaxhw.autoencode``.
 
-The homework's loop and where each of its lines (and blanks) lives in jaxhw. There is no second loop
-here: ``fit`` runs the spine's jitted epochs with the ``reconstruction`` objective defined below.
-
-    optimizer = optim.Adam(model.parameters(), lr=0.001)  ->  create_train_state(model, optax.adam(1e-3), ...)
-    loss_fn = nn.MSELoss()                                ->  jaxhw.losses.mse (mean over every element)
-    for epoch in range(10):                               ->  fit(..., epochs=10): one jitted lax.scan per epoch
-        model.train()                             # (b)   ->  the explicit ``train=True`` that train_step passes to
-                                                              the model and to ``prepare`` (eval passes False);
-                                                              this model has no dropout/batchnorm, so the flag
-                                                              only switches the denoising noise on
-        for images, _ in train_loader:                    ->  epoch_indices: a fresh on-device permutation per
-                                                              epoch, batches of 64 (labels unused)
-            x = images.view(images.size(0), -1)   # (c)   ->  reconstruction(...).prepare: uint8 -> [0, 1] floats,
-                                                              flattened to (N, 784) for the dense model
-            x_hat = model(x)                              ->  state.apply_fn(variables, x, train=True)
-            loss = loss_fn(x_hat, x)              # (d)   ->  mse(x_hat, x): the target is the input itself (the
-                                                              clean image, also when the input is noisy)
-            loss.backward()                       # (e)   ->  jax.value_and_grad(loss_of)(params) in train_step
-            optimizer.step()                      # (f)   ->  state.apply_gradients(grads): tx.update (Adam's
-                                                              moments live in state.opt_state) + optax.apply_updates
-            optimizer.zero_grad()                 # (a)   ->  nothing. PyTorch's backward() *adds* into each
-                                                              parameter's .grad buffer, so the old gradient must
-                                                              be cleared before the next backward. jax.grad
-                                                              returns a brand-new gradient pytree as a value each
-                                                              call; nothing is stored between steps, so there is
-                                                              nothing to accumulate and nothing to zero.
+There is no second training loop here: ``train_supervised`` runs the spine's jitted epochs with the
+``reconstruction`` objective defined below. ``HOMEWORK_BLANKS`` says where each line (and blank) of the
+homework's loop lives in jaxhw; the report shows it as a table.
 
 What it learns (part B): a compression. The encoder must squeeze 784 pixels through ``latent`` numbers
 (2 by default) and the decoder must rebuild the image from them alone; MSE against the input itself
@@ -34,7 +11,7 @@ needs no labels and rewards every pixel being right, so the code keeps what vari
 """
 from __future__ import annotations
 
-import pathlib
+import dataclasses
 import time
 from typing import Callable
 
@@ -42,19 +19,39 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
-from jaxhw.data.images import ImageDataset, load_train_test
-from jaxhw.errors import InputError
-from jaxhw.experiments.classification import parameter_count, summarize_timing
+from jaxhw.common import apply_in_batches, check_non_negative_float, summarize_timing
+from jaxhw.configs import AutoencodeConfig
+from jaxhw.data.images import ImageDataset
+from jaxhw.data.transforms import scale_images
+from jaxhw.experiments.supervised import TrainedModel, train_supervised
 from jaxhw.losses import mse
 from jaxhw.models.autoencoder import build_autoencoder
-from jaxhw.training import Objective, create_train_state, fit
-from jaxhw.training.checkpoint import open_checkpoints
-from jaxhw.training.steps import scale_images
+from jaxhw.training import Objective, TrainState
 
 MANIFOLD_POINTS = 15  # decoded codes per side of manifold.png
 EXAMPLES_SHOWN = 10  # test images in reconstructions.png
+
+# The homework's loop, line by line: (blank, the PyTorch line, its jaxhw counterpart, why).
+HOMEWORK_BLANKS = (
+    ("(a)", "`optimizer.zero_grad()`", "nothing",
+     "PyTorch's `backward()` *adds* into each parameter's `.grad`, so old gradients must be cleared; "
+     "`jax.value_and_grad` returns fresh gradients as a value on every call and stores nothing, so there is "
+     "nothing to zero"),
+    ("(b)", "`model.train()`", "`train=True`, passed explicitly by `train_step` (evaluation passes `False`)",
+     "a value, not hidden module state; here it switches the denoising noise on (this model has no "
+     "dropout or batchnorm)"),
+    ("(c)", "`x = images.view(images.size(0), -1)`",
+     "the objective's `prepare`: uint8 -> [0, 1] floats, flattened to (N, 784) (the conv model keeps "
+     "N x 28 x 28 x 1)", "inside the jitted step, so the data stays uint8 on the device"),
+    ("(d)", "`loss = loss_fn(x_hat, x)`", "`jaxhw.losses.mse(x_hat, x)` (= `nn.MSELoss`, mean over every pixel)",
+     "the target is the input itself, the clean image even when the input is noisy"),
+    ("(e)", "`loss.backward()`", "`jax.value_and_grad(loss_of)(params)` in `train_step`",
+     "gradients are a returned pytree"),
+    ("(f)", "`optimizer.step()`", "`state.apply_gradients(grads)`: `tx.update` + `optax.apply_updates`",
+     "Adam's moments live in `state.opt_state`"),
+    ("(g)", "(no blank (g) in the code shown)", "-", "-"),
+)
 
 
 def _per_example_squared_error(outputs: jax.Array, targets: jax.Array) -> dict:
@@ -78,7 +75,7 @@ def reconstruction(noise: float = 0.0, flatten: bool = True) -> Objective:
     takes NHWC images. With ``noise`` > 0 (a denoising autoencoder) the *inputs* get Gaussian noise of that
     standard deviation, clipped back to [0, 1], in train mode only; the targets stay the clean images.
     """
-    check_noise(noise)
+    check_non_negative_float("noise", noise)
 
     def prepare(batch, key, train: bool):
         clean = scale_images(batch["x"])
@@ -92,24 +89,12 @@ def reconstruction(noise: float = 0.0, flatten: bool = True) -> Objective:
     return Objective(loss=mse, metrics=_per_example_squared_error, prepare=prepare)
 
 
-def check_noise(noise: float) -> None:
-    """Raise InputError unless the denoising noise level is a finite number >= 0."""
-    if isinstance(noise, bool) or not isinstance(noise, (int, float, np.floating)) or not 0 <= noise < float("inf"):
-        raise InputError(f"noise must be a finite number >= 0 (the standard deviation added to [0, 1] pixels), "
-                         f"got {noise!r}")
-
-
 def objective_for(model: nn.Module, noise: float = 0.0) -> Objective:
     """The reconstruction objective shaped for this model (flat images for dense, NHWC for conv)."""
     return reconstruction(noise, flatten=getattr(model, "takes_flat_images", True))
 
 
-def apply_in_batches(fn: Callable[[jax.Array], jax.Array], inputs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
-    """Run a jitted function over a large array in fixed-size chunks and gather the results on the host."""
-    return np.concatenate([np.asarray(fn(inputs[i:i + batch_size])) for i in range(0, len(inputs), batch_size)])
-
-
-def model_functions(model: nn.Module, state, objective: Objective) -> dict[str, Callable]:
+def model_functions(model: nn.Module, state: TrainState, objective: Objective) -> dict[str, Callable]:
     """Jitted eval-mode functions of a trained autoencoder on uint8 images / codes: encode, reconstruct, decode."""
     variables = state.variables
 
@@ -139,86 +124,74 @@ def manifold_grid(codes: np.ndarray, decode: Callable, points: int = MANIFOLD_PO
     return images.reshape(points, points, side, side), (z1_low, z1_high, z2_low, z2_high)
 
 
-def write_figures(out: pathlib.Path, model: nn.Module, state, objective: Objective, test: ImageDataset,
-                  latent: int, title: str) -> list[str]:
-    """reconstructions.png, and for a 2-D code latent.png and manifold.png; returns the names written."""
-    from jaxhw.report import figures
+@dataclasses.dataclass(frozen=True)
+class AutoencoderPictures:
+    """The arrays the autoencoder's figures show: test images beside their reconstructions, and for a 2-D code
+    every test image's code and the decoded grid over the code plane."""
 
+    originals: np.ndarray  # (N, H, W) in [0, 1]
+    reconstructions: np.ndarray  # (N, H, W)
+    captions: list[str]
+    title: str
+    codes: np.ndarray | None = None  # (test examples, 2)
+    labels: np.ndarray | None = None
+    class_names: tuple[str, ...] = ()
+    manifold: np.ndarray | None = None  # (rows, cols, H, W)
+    manifold_extent: tuple[float, float, float, float] | None = None
+
+    @property
+    def figures(self) -> list[str]:
+        """The names of the figures these arrays make, learning curves included."""
+        return ["reconstructions.png"] + (["latent.png", "manifold.png"] if self.codes is not None else []) \
+            + ["learning_curves.png"]
+
+
+def pictures(model: nn.Module, state: TrainState, objective: Objective, test: ImageDataset,
+             title: str) -> AutoencoderPictures:
+    """The reconstructions of one test image per class and, for a 2-D code, the codes and the decoded grid."""
     functions = model_functions(model, state, objective)
     shown = [int(np.flatnonzero(test.labels == c)[0]) for c in range(test.num_classes) if (test.labels == c).any()]
     shown = shown[:EXAMPLES_SHOWN]
-    originals = test.images[shown]
-    rebuilt = np.asarray(functions["reconstruct"](originals))
     side = test.images.shape[1]
-    figures.reconstruction_pairs(originals.reshape(len(shown), side, side) / 255.0,
-                                 rebuilt.reshape(len(shown), side, side), out / "reconstructions.png",
-                                 [test.class_names[test.labels[i]] for i in shown], title)
-    written = ["reconstructions.png"]
-    if latent == 2:
-        codes = apply_in_batches(functions["encode"], test.images)
-        figures.latent_scatter(codes, test.labels, test.class_names, out / "latent.png", title)
-        grid, extent = manifold_grid(codes, functions["decode"])
-        figures.latent_manifold(grid, extent, out / "manifold.png", title)
-        written += ["latent.png", "manifold.png"]
-    return written
+    originals = test.images[shown].reshape(len(shown), side, side) / 255.0
+    rebuilt = np.asarray(functions["reconstruct"](test.images[shown])).reshape(len(shown), side, side)
+    captions = [test.class_names[test.labels[i]] for i in shown]
+    if model.latent != 2:
+        return AutoencoderPictures(originals, rebuilt, captions, title)
+    codes = apply_in_batches(functions["encode"], test.images)
+    grid, extent = manifold_grid(codes, functions["decode"])
+    return AutoencoderPictures(originals, rebuilt, captions, title, codes, test.labels, test.class_names, grid,
+                               extent)
 
 
-def check_training_args(epochs: int, batch_size: int, lr: float) -> None:
-    """Raise InputError for a non-positive epoch count, batch size or learning rate."""
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise InputError(f"{name} must be a positive integer, got {value!r}")
-    if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating)) or not 0 < lr < float("inf"):
-        raise InputError(f"lr must be a positive finite number, got {lr!r}")
+@dataclasses.dataclass(frozen=True)
+class AutoencoderRun(TrainedModel):
+    """A trained autoencoder: ``metrics`` (what metrics.json holds), the trained state and model, the arrays
+    its figures show."""
+
+    pictures: AutoencoderPictures
 
 
-def train_autoencoder(dataset: str = "mnist", source: str = "auto", data_dir=None, model: str = "dense",
-                      latent: int = 2, noise: float = 0.0, epochs: int = 10, batch_size: int = 64, lr: float = 1e-3,
-                      seed: int = 0, out: pathlib.Path | None = None, progress: bool | None = None,
-                      weight_init: str = "flax", devices: int | None = 1, checkpoint_dir=None,
-                      resume: bool = False, keep_checkpoints: int = 3) -> dict:
-    """Train an autoencoder with MSE and Adam, as homework problem 2 does; return its metrics (and ``state``).
-
-    With ``out`` it writes metrics.json, reconstructions.png, learning_curves.png and, when latent == 2,
-    latent.png and manifold.png there. ``devices``, ``checkpoint_dir`` and ``resume`` as for
-    ``train_classifier``.
-    """
-    from jaxhw.cli import write_json
-    from jaxhw.report.figures import learning_curves
-
-    check_noise(noise)
-    check_training_args(epochs, batch_size, lr)
-    module = build_autoencoder(model, latent, weight_init)
-    objective = objective_for(module, noise)
-    started = time.perf_counter()
-    train, test = load_train_test(dataset, source, data_dir, verbose=True)
-    state = create_train_state(module, optax.adam(lr), objective.prepare({"x": train.images[:1]}, None, False)[0],
-                               seed)
-    checkpoints = open_checkpoints(checkpoint_dir, keep_checkpoints, resume=resume, description={
-        "task": "autoencode", "model": model, "dataset": dataset, "latent": int(latent), "noise": float(noise),
-        "batch_size": batch_size, "lr": lr, "seed": seed, "parameters": parameter_count(state.params)})
-    devices_used = jax.device_count() if devices is None else devices
-    state, history = fit(state, {"x": train.images}, {"x": test.images}, epochs=epochs, batch_size=batch_size,
-                         objective=objective, progress=progress, devices=devices_used, checkpoints=checkpoints,
-                         resume=resume)
-    history = [as_mse(record) for record in history]
+def train_autoencoder(config: AutoencodeConfig, progress: bool | None = None) -> AutoencoderRun:
+    """Train the configured autoencoder with MSE and Adam, as homework problem 2 does."""
+    run = train_supervised(config, "autoencode",
+                           lambda train: build_autoencoder(config.model, config.latent, config.weight_init),
+                           lambda model: objective_for(model, config.noise), progress)
+    history = [as_mse(record) for record in run.history]
     final = history[-1]
+    title = (f"{config.model} autoencoder, latent {config.latent}{f', noise {config.noise:g}' if config.noise else ''}"
+             f", {config.dataset}")
+    shown = pictures(run.model, run.state, run.objective, run.test, title)
     metrics = {
-        "model": model, "dataset": dataset, "data_source": train.source,
-        "train_examples": len(train), "test_examples": len(test),
-        "latent": int(latent), "noise": float(noise), "weight_init": weight_init,
-        "epochs_run": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-        "parameters": parameter_count(state.params), "devices": devices_used,
+        "model": config.model, **run.data_record(),
+        "latent": config.latent, "noise": config.noise, "weight_init": config.weight_init,
+        "epochs_run": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
+        "parameters": run.parameters, "devices": run.devices,
         "train_mse": final["train_mse"], "test_mse": final["test_mse"],
         **summarize_timing(history),
         "epochs": history,
+        "figures": shown.figures,
+        "total_seconds": time.perf_counter() - run.started,
+        "config": config.record(),
     }
-    if out is not None:
-        title = f"{model} autoencoder, latent {latent}{f', noise {noise:g}' if noise else ''}, {dataset}"
-        metrics["figures"] = write_figures(out, module, state, objective, test, int(latent), title)
-        learning_curves(history, out / "learning_curves.png", title)
-        metrics["figures"].append("learning_curves.png")
-    metrics["total_seconds"] = time.perf_counter() - started
-    if out is not None:
-        write_json(out / "metrics.json", metrics)
-    return {**metrics, "state": state, "module": module}
+    return AutoencoderRun(config, metrics, run.state, run.model, shown)

@@ -1,101 +1,71 @@
-"""Train and evaluate an image classifier (homework problems 1 and 4): the function behind jaxhw.classify."""
+"""Train and evaluate an image classifier (homework problems 1 and 4): the run behind ``python -m jaxhw.classify``.
+
+``train_classifier(ClassifyConfig(...))`` trains with cross-entropy on logits and Adam, as the homework does,
+and returns a ``ClassificationRun``: the metrics that metrics.json holds, the history, the trained state.
+``evaluate_predictions`` scores a trained classifier example by example (confusion matrix, mistakes).
+"""
 from __future__ import annotations
 
-import pathlib
-import statistics
+import dataclasses
 import time
 
 import flax.linen as nn
 import jax
 import numpy as np
-import optax
 
-from jaxhw.data.images import ImageDataset, load_train_test
+from jaxhw.common import apply_in_batches, summarize_timing
+from jaxhw.configs import CLASSIFIERS, ClassifyConfig
+from jaxhw.data.images import ImageDataset
+from jaxhw.data.transforms import scale_images
 from jaxhw.errors import InputError
+from jaxhw.experiments.supervised import TrainedModel, train_supervised
 from jaxhw.models.cnn import CNN
 from jaxhw.models.mlp import MLP
-from jaxhw.training import create_train_state, fit, make_eval_fn
-from jaxhw.training.checkpoint import open_checkpoints
+from jaxhw.training import TrainState, classification, make_eval_fn
 from jaxhw.training.fit import to_device
 from jaxhw.training.steps import EVAL_BATCH_SIZE
 
-CLASSIFIERS = {"mlp": MLP, "cnn": CNN}
+CLASSIFIER_MODULES = dict(zip(CLASSIFIERS, (MLP, CNN)))
 
 
 def build_classifier(name: str, num_classes: int) -> nn.Module:
-    """A classifier by name (see CLASSIFIERS)."""
-    if name not in CLASSIFIERS:
-        raise InputError(f"unknown model {name!r}: expected one of {', '.join(CLASSIFIERS)}")
-    return CLASSIFIERS[name](num_classes=num_classes)
+    """A classifier by name (one of jaxhw.configs.CLASSIFIERS)."""
+    if name not in CLASSIFIER_MODULES:
+        raise InputError(f"unknown model {name!r}: expected one of {', '.join(CLASSIFIER_MODULES)}")
+    return CLASSIFIER_MODULES[name](num_classes=num_classes)
 
 
-def parameter_count(params) -> int:
-    """Number of trainable scalars."""
-    return int(sum(np.size(p) for p in jax.tree_util.tree_leaves(params)))
+@dataclasses.dataclass(frozen=True)
+class ClassificationRun(TrainedModel):
+    """A trained classifier, and the test split it was scored on."""
+
+    test: ImageDataset
 
 
-def summarize_timing(history: list[dict]) -> dict:
-    """First epoch (compilation included) apart from the median of the rest."""
-    seconds = [h["seconds"] for h in history]
-    steady = seconds[1:] or seconds
-    return {"first_epoch_seconds": seconds[0], "seconds_per_epoch": statistics.median(steady)}
-
-
-def as_arrays(dataset: ImageDataset) -> dict:
-    """The dict of arrays the training loop takes."""
-    return {"x": dataset.images, "y": dataset.labels}
-
-
-def train_classifier(dataset: str = "mnist", source: str = "auto", data_dir=None, model: str = "mlp",
-                     epochs: int = 10, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-                     out: pathlib.Path | None = None, progress: bool | None = None, devices: int | None = 1,
-                     checkpoint_dir=None, resume: bool = False, keep_checkpoints: int = 3) -> dict:
-    """Train a classifier with cross-entropy on logits and Adam, as the homework does; return its metrics.
-
-    With ``out`` it writes ``metrics.json`` and ``learning_curves.png`` there. ``devices`` share each batch
-    (None: all); ``checkpoint_dir`` keeps epoch-end checkpoints, which ``resume`` continues from.
-    """
-    from jaxhw.cli import write_json
-    from jaxhw.report.figures import learning_curves
-
-    started = time.perf_counter()
-    if model not in CLASSIFIERS:  # fail before loading any data
-        build_classifier(model, 0)
-    train, test = load_train_test(dataset, source, data_dir, verbose=True)
-    module = build_classifier(model, train.num_classes)
-    state = create_train_state(module, optax.adam(lr), train.images[:1], seed)
-    checkpoints = open_checkpoints(checkpoint_dir, keep_checkpoints, resume=resume, description={
-        "task": "classify", "model": model, "dataset": dataset, "batch_size": batch_size, "lr": lr,
-        "seed": seed, "parameters": parameter_count(state.params)})
-    devices_used = jax.device_count() if devices is None else devices
-    state, history = fit(state, as_arrays(train), as_arrays(test), epochs=epochs, batch_size=batch_size,
-                         progress=progress, devices=devices_used, checkpoints=checkpoints, resume=resume)
-    final = history[-1]
+def train_classifier(config: ClassifyConfig, progress: bool | None = None) -> ClassificationRun:
+    """Train the configured classifier and score it on the test split in eval mode and, as if model.eval()
+    had been forgotten, in train mode."""
+    run = train_supervised(config, "classify", lambda train: build_classifier(config.model, train.num_classes),
+                           lambda model: classification, progress)
+    final = run.history[-1]
     # "Forgot model.eval()": the same test set scored in train mode (dropout on, test-batch statistics).
-    train_mode = make_eval_fn(train=True)(state, to_device(as_arrays(test)))
-    train_mode_accuracy = float(train_mode["accuracy"]) / len(test)
+    train_mode = make_eval_fn(train=True)(run.state, to_device(run.test.arrays()))
     metrics = {
-        "model": model, "dataset": dataset, "data_source": train.source,
-        "train_examples": len(train), "test_examples": len(test),
-        "epochs_run": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-        "parameters": parameter_count(state.params), "devices": devices_used,
+        "model": config.model, **run.data_record(),
+        "epochs_run": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
+        "parameters": run.parameters, "devices": run.devices,
         "test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
-        "test_accuracy_train_mode": train_mode_accuracy, "eval_batch_size": EVAL_BATCH_SIZE,
-        **summarize_timing(history),
-        "total_seconds": time.perf_counter() - started,
-        "epochs": history,
+        "test_accuracy_train_mode": float(train_mode["accuracy"]) / len(run.test), "eval_batch_size": EVAL_BATCH_SIZE,
+        **summarize_timing(run.history),
+        "total_seconds": time.perf_counter() - run.started,
+        "config": config.record(),
+        "epochs": run.history,
     }
-    if out is not None:
-        write_json(out / "metrics.json", metrics)
-        learning_curves(history, out / "learning_curves.png", f"{model} on {dataset} ({train.source})")
-    return {**metrics, "state": state}
+    return ClassificationRun(config, metrics, run.state, run.model, run.test)
 
 
-def predict_probabilities(state, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+def predict_probabilities(state: TrainState, images: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Eval-mode class probabilities (softmax of the logits) of a trained classifier, (N, num_classes)."""
-    from jaxhw.experiments.autoencoding import apply_in_batches
-    from jaxhw.training.steps import scale_images
-
     probabilities = jax.jit(lambda x: jax.nn.softmax(state.apply_fn(state.variables, scale_images(x), train=False)))
     return apply_in_batches(probabilities, images, batch_size)
 
@@ -127,7 +97,7 @@ def most_confident_mistakes(probabilities: np.ndarray, labels: np.ndarray, count
             for i in chosen]
 
 
-def evaluate_predictions(state, test: ImageDataset, mistakes: int = 12) -> dict:
+def evaluate_predictions(state: TrainState, test: ImageDataset, mistakes: int = 12) -> dict:
     """Per-example evaluation of a trained classifier on a test set: accuracy, per-class accuracy, the
     confusion matrix and the most confident mistakes."""
     probabilities = predict_probabilities(state, test.images)

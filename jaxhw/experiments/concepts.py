@@ -4,7 +4,8 @@ installed, against PyTorch itself.
 Each check returns a dict of numbers. Its ``reference`` says what the jaxhw side was compared with:
 "torch" when PyTorch is installed, otherwise a hand formula in numpy where one exists (BatchNorm's
 running statistics, Adam) or nothing (the check then reports the jaxhw side alone and a ``note``).
-torch is imported inside the functions only; weights move through ``jaxhw.torch_bridge``.
+torch is optional: where it is missing, ``load_torch()`` is None and each check reports the jaxhw side alone;
+weights move through ``jaxhw.torch_bridge``.
 
 - ``import_checks``: the student's import lines of 3A-3C: which modules and names exist.
 - ``loader_check``: len(DataLoader) and batch sizes, jaxhw against torch.utils.data.DataLoader (3C).
@@ -18,6 +19,7 @@ torch is imported inside the functions only; weights move through ``jaxhw.torch_
 """
 from __future__ import annotations
 
+import copy
 import functools
 import importlib
 import importlib.util
@@ -38,6 +40,13 @@ from jaxhw.training import create_train_state, fit, make_eval_fn, train_step
 from jaxhw.training.fit import to_device
 from jaxhw.training.pitfalls import forgotten_zero_grad
 
+try:  # PyTorch is optional here: without it the checks compare with hand formulas or report jaxhw alone
+    import torch
+
+    from jaxhw.torch_bridge import convert, twins
+except ImportError:
+    torch = convert = twins = None
+
 NO_TORCH = "PyTorch is not installed: the jaxhw side alone (pip install torch to compare)"
 HOMEWORK_IMPORTS = (  # (module, name, what the student wrote) for 3A-3C
     ("torchvisions", "datasets", "3A as answered"),
@@ -49,10 +58,7 @@ HOMEWORK_IMPORTS = (  # (module, name, what the student wrote) for 3A-3C
 
 def load_torch():
     """The torch module, or None when it is not installed."""
-    try:
-        return importlib.import_module("torch")
-    except ImportError:
-        return None
+    return torch
 
 
 def _max_abs(a, b) -> float:
@@ -97,7 +103,8 @@ def loader_check(num_examples: int = 4000, batch_size: int = 64, seed: int = 0) 
     if torch is None:
         result["note"] = NO_TORCH
         return result
-    from torch.utils.data import DataLoader as TorchLoader, TensorDataset
+    from torch.utils.data import DataLoader as TorchLoader
+    from torch.utils.data import TensorDataset
 
     theirs = TorchLoader(TensorDataset(torch.arange(num_examples)), batch_size=batch_size, shuffle=True,
                          generator=torch.Generator().manual_seed(seed))
@@ -154,12 +161,11 @@ def batchnorm_check(steps: int = 5, shape: tuple = (8, 6, 6, 3), seed: int = 0) 
     with torch.no_grad():
         reference.weight.copy_(torch.tensor(scale))
         reference.bias.copy_(torch.tensor(bias))
-    to_nchw = lambda x: torch.tensor(x).permute(0, 3, 1, 2)  # noqa: E731
     reference.train()
-    torch_train = [reference(to_nchw(x)).detach().permute(0, 2, 3, 1).numpy() for x in batches]
+    torch_train = [twins.images_from_torch(reference(twins.images_to_torch(x))) for x in batches]
     reference.eval()
     with torch.no_grad():
-        torch_eval = reference(to_nchw(fresh)).permute(0, 2, 3, 1).numpy()
+        torch_eval = twins.images_from_torch(reference(twins.images_to_torch(fresh)))
     result.update(reference="torch", torch_running_mean=reference.running_mean.tolist(),
                   torch_running_var=reference.running_var.tolist(),
                   torch_difference={
@@ -250,18 +256,13 @@ def _homework_mlp_pair(tx: optax.GradientTransformation, sample: np.ndarray, see
     model = MLP()
     initial = _initial_mlp(tuple(sample.shape[1:]), seed)
     state = initial.replace(tx=tx, opt_state=tx.init(initial.params))
-    torch = load_torch()
-    if torch is None:
+    if load_torch() is None:
         return model, state, None
-    from jaxhw.torch_bridge import load_into_torch
-
-    net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    return model, state, load_into_torch(state.variables, net, model, sample)
+    return model, state, convert.load_into_torch(state.variables, twins.homework_mlp(), model, sample)
 
 
-def _torch_loss(torch, net, batch: dict):
-    x = torch.tensor(batch["x"], dtype=torch.float32).permute(0, 3, 1, 2) / 255
-    return torch.nn.functional.cross_entropy(net(x), torch.tensor(batch["y"]).long())
+def _torch_loss(net, batch: dict):
+    return torch.nn.functional.cross_entropy(net(twins.images_to_torch(batch["x"])), torch.tensor(batch["y"]).long())
 
 
 def _batches(data: ImageDataset, count: int, size: int = 32, seed: int = 0) -> list[dict]:
@@ -271,9 +272,7 @@ def _batches(data: ImageDataset, count: int, size: int = 32, seed: int = 0) -> l
 
 
 def _from_torch(net, model, sample):
-    from jaxhw.torch_bridge import variables_from_torch
-
-    return variables_from_torch(net, model, sample)["params"]
+    return convert.variables_from_torch(net, model, sample)["params"]
 
 
 _train_step = jax.jit(train_step)
@@ -309,11 +308,9 @@ def zero_grad_check(data: ImageDataset, steps: int = 4, lr: float = 0.05, seed: 
     if net is None:
         result["note"] = NO_TORCH
         return result
-    import torch
-
     optimizer = torch.optim.SGD(net.parameters(), lr=lr)
     for batch in batches:
-        _torch_loss(torch, net, batch).backward()  # no zero_grad: .grad keeps growing
+        _torch_loss(net, batch).backward()  # no zero_grad: .grad keeps growing
         optimizer.step()
     result.update(reference="torch", torch_difference=_tree_max_abs(forgot.params, _from_torch(net, model, sample)))
     return result
@@ -348,16 +345,12 @@ def step_without_backward_check(data: ImageDataset, warm_steps: int = 3, steps: 
     if net is None:
         result["note"] = NO_TORCH
         return result
-    import copy
-
-    import torch
-
     def warmed():
         twin = copy.deepcopy(net)
         optimizer = torch.optim.Adam(twin.parameters(), lr=lr)
         for batch in warm:
             optimizer.zero_grad()
-            _torch_loss(torch, twin, batch).backward()
+            _torch_loss(twin, batch).backward()
             optimizer.step()
         return twin, optimizer
 
@@ -370,7 +363,7 @@ def step_without_backward_check(data: ImageDataset, warm_steps: int = 3, steps: 
                 optimizer.zero_grad()  # set_to_none=True
             elif case == "grad_zeros":
                 optimizer.zero_grad(set_to_none=False)
-            _torch_loss(torch, twin, batch)  # the loss is computed, backward() is forgotten
+            _torch_loss(twin, batch)  # the loss is computed, backward() is forgotten
             optimizer.step()
         after = _from_torch(twin, model, sample)
         moved_by[case] = _tree_max_abs(after, before)
@@ -388,12 +381,10 @@ def forgotten_zero_grad_training(train: ImageDataset, test: ImageDataset, epochs
     Same model, seed, data and batches as ``train_classifier(model="mlp")``, so its history is the correct
     loop to compare with. Also the untrained model's test accuracy: where a loop without backward() stays.
     """
-    from jaxhw.experiments.classification import as_arrays
-
     state = create_train_state(MLP(num_classes=train.num_classes), optax.chain(forgotten_zero_grad(), optax.adam(lr)),
                                train.images[:1], seed)
-    untrained = make_eval_fn()(state, to_device(as_arrays(test)))
-    _, history = fit(state, as_arrays(train), as_arrays(test), epochs=epochs, batch_size=batch_size,
+    untrained = make_eval_fn()(state, to_device(test.arrays()))
+    _, history = fit(state, train.arrays(), test.arrays(), epochs=epochs, batch_size=batch_size,
                      progress=progress)
     return {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "optimizer": "Adam",
             "untrained_test_accuracy": float(untrained["accuracy"]) / len(test),
@@ -407,9 +398,7 @@ def forgotten_eval(state, test: ImageDataset, batch_sizes: Sequence[int] = (100,
 
     Eval mode needs no such table: it uses the running statistics, so its result does not depend on the batch.
     """
-    from jaxhw.experiments.classification import as_arrays
-
-    data = to_device(as_arrays(test))
+    data = to_device(test.arrays())
     rows = []
     for size in batch_sizes:
         totals = make_eval_fn(batch_size=int(size), train=True)(state, data)

@@ -9,7 +9,6 @@
 """
 from __future__ import annotations
 
-import pathlib
 import time
 from typing import Callable, Sequence
 
@@ -18,17 +17,31 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxhw.configs import (
+    HOMEWORK_LABEL,
+    HOMEWORK_P_TRUE,
+    HOMEWORK_PROBABILITIES,
+    HOMEWORK_TRUE_CLASS,
+    GradientsConfig,
+)
+from jaxhw.data.images import load_train_test
 from jaxhw.errors import InputError
-from jaxhw.losses import (cross_entropy, cross_entropy_from_probabilities, cross_entropy_grad_logits,
-                          cross_entropy_grad_probabilities, describe_label, describe_probabilities,
-                          label_to_class, mse, mse_grad, mse_grad_logits)
+from jaxhw.losses import (
+    cross_entropy,
+    cross_entropy_from_probabilities,
+    cross_entropy_grad_logits,
+    cross_entropy_grad_probabilities,
+    describe_label,
+    describe_probabilities,
+    label_to_class,
+    mse,
+    mse_grad,
+    mse_grad_logits,
+)
+from jaxhw.models.mlp import MLP
+from jaxhw.training import Objective, classification, create_train_state, fit
 
 NUM_CLASSES = 10
-# Problem 1A as the homework prints it (the student's vector and "one-hot" label).
-HOMEWORK_PROBABILITIES = (0.1, 0.1, 0.0, 0.4, 0.05, 0.05, 0.05, 0.05, 0.05, 0.1, 0.1)
-HOMEWORK_LABEL = (0.0, 0.1, 0.0, 0.0, 0.0)
-HOMEWORK_TRUE_CLASS = 3  # "an image of the digit '3'", y = torch.tensor([3])
-HOMEWORK_P_TRUE = 0.9  # problem 1B: y_hat_3 = 0.9
 LOSSES = ("mse_mean", "mse_sum", "cross_entropy")
 LOSS_TITLES = {"mse_mean": "MSE (mean)", "mse_sum": "MSE (sum)", "cross_entropy": "CE"}
 VARIABLES = ("probabilities", "logits")
@@ -294,13 +307,8 @@ def extra_softmax_training(epochs: int = 2, train_examples: int | None = None, b
     Both runs report the same metrics: cross-entropy of the model's logits (what the predicted probabilities
     really score) and accuracy, on the embedded MNIST digits; only the training loss differs.
     """
-    from jaxhw.data.images import load_train_test
-    from jaxhw.experiments.classification import as_arrays
-    from jaxhw.models.mlp import MLP
-    from jaxhw.training import Objective, classification, create_train_state, fit
-
     train, test = load_train_test("mnist", "embedded")
-    train_arrays = as_arrays(train)
+    train_arrays = train.arrays()
     if train_examples is not None:
         if not 1 <= train_examples <= len(train):
             raise InputError(f"train_examples must lie in [1, {len(train)}], got {train_examples}")
@@ -313,7 +321,7 @@ def extra_softmax_training(epochs: int = 2, train_examples: int | None = None, b
     runs = {}
     for name, objective in objectives.items():
         state = create_train_state(MLP(num_classes=train.num_classes), optax.adam(lr), train.images[:1], seed)
-        _, history = fit(state, train_arrays, as_arrays(test), epochs=epochs, batch_size=batch_size,
+        _, history = fit(state, train_arrays, test.arrays(), epochs=epochs, batch_size=batch_size,
                          objective=objective, progress=False)
         runs[name] = history
     plain, extra = runs["cross_entropy_on_logits"][-1], runs["softmax_then_cross_entropy"][-1]
@@ -325,145 +333,18 @@ def extra_softmax_training(epochs: int = 2, train_examples: int | None = None, b
                           "softmax_then_cross_entropy": extra["test_loss"]}}
 
 
-def gradient_lab(p_true: float = HOMEWORK_P_TRUE, true_class: int = HOMEWORK_TRUE_CLASS,
-                 probabilities: Sequence[float] = HOMEWORK_PROBABILITIES, label=HOMEWORK_LABEL,
-                 renormalize: bool = False, label_as_class: int | None = None, epochs: int = 2,
-                 train_examples: int | None = None, batch_size: int = 64, lr: float = 1e-3, seed: int = 0,
-                 out: pathlib.Path | None = None) -> dict:
-    """All of problem 1 (1A, the 1B tables and sweep, the 1C evidence) as one dict.
-
-    With ``out`` it writes ``gradients.json`` (every number) and ``gradients.png`` (the sweep) there.
-    """
+def gradient_lab(config: GradientsConfig = GradientsConfig()) -> dict:
+    """All of problem 1 (1A, the 1B tables and sweep, the 1C evidence) as one JSON-ready dict."""
     started = time.perf_counter()
-    check_case(p_true, true_class)
-    result = {"problem_1a": problem_1a(probabilities, label, renormalize, label_as_class)}
-    result["tables"] = {precision: gradient_table(p_true, true_class, precision)
+    check_case(config.p_true, config.true_class)
+    result = {"problem_1a": problem_1a(config.vector, config.label, config.renormalize, config.label_as_class)}
+    result["tables"] = {precision: gradient_table(config.p_true, config.true_class, precision)
                         for precision in ("float64", "float32")}
-    result["sweep"] = probability_sweep(true_class=true_class)
-    result["problem_1c"] = {"log_softmax_nll": log_softmax_nll_evidence(seed),
-                            "overflow": overflow_evidence(true_class),
-                            "training": extra_softmax_training(epochs, train_examples, batch_size, lr, seed)}
+    result["sweep"] = probability_sweep(true_class=config.true_class)
+    result["problem_1c"] = {"log_softmax_nll": log_softmax_nll_evidence(config.seed),
+                            "overflow": overflow_evidence(config.true_class),
+                            "training": extra_softmax_training(config.epochs, config.train_examples,
+                                                               config.batch_size, config.lr, config.seed)}
     result["seconds"] = time.perf_counter() - started
-    if out is not None:
-        from jaxhw.cli import write_json
-        from jaxhw.report.figures import gradient_sweep
-
-        write_json(out / "gradients.json", result)
-        sweep = result["sweep"]
-        curves = {LOSS_TITLES[loss]: np.abs(sweep["dL_dz_true"][loss]) for loss in LOSSES[::-1]}
-        gradient_sweep(sweep["p_true"], curves, out / "gradients.png",
-                       f"|dL/dz_true| for true class {true_class} (rest spread evenly)", marks=(p_true,))
+    result["config"] = config.record()
     return result
-
-
-# ----------------------------------------------------------------------------------------------------------
-# The printed report
-
-
-def problem_1a_text(a: dict) -> list[str]:
-    """The lines the CLI prints for problem_1a's result."""
-    lines = ["Problem 1A: cross-entropy of the predicted vector",
-             f"  y_hat = {a['probabilities']} ({a['entries']} entries, sum {a['sum']:.6g}); label {a['label']}"]
-    if a["vector_problems"]:
-        lines.append(f"  y_hat is not a probability vector over {a['num_classes']} classes:")
-        lines += [f"    - {p}" for p in a["vector_problems"]]
-    if a["label_problems"]:
-        lines.append(f"  the label {tuple(a['label']) if isinstance(a['label'], list) else a['label']} "
-                     "is not a valid label:")
-        lines += [f"    - {p}" for p in a["label_problems"]]
-    if "hint" in a:
-        lines.append(f"  {a['hint']}")
-        return lines
-    k = a["true_class"]
-    values = a["values"]
-    if "cross_entropy" in values:
-        lines.append(f"  CE = -ln y_hat_{k} = -ln {a['probabilities'][k]:g} = {values['cross_entropy']:.4f}")
-        return lines
-    if a["label_as_class"] is not None:
-        lines.append(f"  label read as class {k} (--label-as-class {k})")
-    lines.append(f"  as given:     -ln y_hat_{k} = -ln {a['probabilities'][k]:g} = {values['as_given']:.4f}"
-                 f"  (the formula only: y_hat is not a probability vector over {a['num_classes']} classes)")
-    if "renormalized" in values:
-        lines.append(f"  renormalized: -ln (y_hat_{k} / {a['sum']:.6g}) = -ln {a['renormalized_probabilities'][k]:.6g}"
-                     f" = {values['renormalized']:.4f}")
-        lines += [f"    still wrong after renormalizing: {p}" for p in a["problems_after_renormalizing"]]
-    else:
-        lines.append("  (add --renormalize to divide y_hat by its sum first)")
-    return lines
-
-
-def _format_table(table: dict, variable: str) -> list[str]:
-    symbol = "y_hat_k" if variable == "probabilities" else "z_k"
-    ways = ("analytic", "jax_grad", "finite_differences")
-    short = {"analytic": "analytic", "jax_grad": "jax.grad", "finite_differences": "fin.diff"}
-    width = 10
-    group = len(ways) * width
-    head1 = "  k  " + "".join(f"{('dL/d' + symbol + ', ' + LOSS_TITLES[loss])[:group - 2]:<{group}}" for loss in LOSSES)
-    head2 = "     " + "".join(f"{short[w]:>{width}}" for _ in LOSSES for w in ways)
-    lines = [head1, head2]
-    gradients = table["gradients"][variable]
-    for k in range(NUM_CLASSES):
-        mark = "*" if k == table["true_class"] else " "
-        lines.append(f"{mark} {k:<3}" + "".join(f"{gradients[loss][w][k]:>{width}.6f}" for loss in LOSSES
-                                                for w in ways))
-    lines.append("  max disagreement: " + ", ".join(f"{LOSS_TITLES[loss]} {gradients[loss]['max_disagreement']:.1e}"
-                                                    for loss in LOSSES))
-    return lines
-
-
-def report_text(result: dict) -> str:
-    """The lab's results as the text the CLI prints."""
-    t64, t32 = result["tables"]["float64"], result["tables"]["float32"]
-    k, p = t64["true_class"], t64["p_true"]
-    lines = problem_1a_text(result["problem_1a"]) + [""]
-    lines.append(f"Problem 1B: gradients for true class {k} with y_hat_{k} = {p:g} and the rest "
-                 f"{(1 - p) / (NUM_CLASSES - 1):.6g} each; z = ln y_hat (softmax(z) = y_hat); "
-                 "MSE against the one-hot label")
-    lines.append("Values in float64 (jax.enable_x64); * marks the true class.")
-    for variable in VARIABLES:
-        lines.append("")
-        lines.append(f"With respect to the {'probabilities y_hat' if variable == 'probabilities' else 'logits z'}:")
-        lines += _format_table(t64, variable)
-    lines.append("")
-    lines.append("Largest difference between analytic, jax.grad and central finite differences: "
-                 f"float64 {t64['max_disagreement']:.1e}, float32 {t32['max_disagreement']:.1e}")
-    lines.append(f"  (finite-difference step eps^(1/3) = {t64['finite_difference_step']:.1e} in float64, "
-                 f"{t32['finite_difference_step']:.1e} in float32, times max(|y_hat_k|, 0.001) or max(|z_k|, 1))")
-    g = t64["gradients"]
-    lines.append(f"At y_hat_{k} = {p:g}: dCE/dy_hat_{k} = {g['probabilities']['cross_entropy']['analytic'][k]:.4f} vs "
-                 f"dMSE/dy_hat_{k} = {g['probabilities']['mse_mean']['analytic'][k]:.4f} (mean) / "
-                 f"{g['probabilities']['mse_sum']['analytic'][k]:.4f} (sum);")
-    indent = " " * len(f"At y_hat_{k} = {p:g}: ")
-    lines.append(f"{indent}dCE/dz_{k} = {g['logits']['cross_entropy']['analytic'][k]:.4f} vs "
-                 f"dMSE/dz_{k} = {g['logits']['mse_mean']['analytic'][k]:.4f} (mean) / "
-                 f"{g['logits']['mse_sum']['analytic'][k]:.4f} (sum)")
-    sweep = result["sweep"]
-    lines.append("")
-    lines.append(f"Sweep of y_hat_{k} (float64; analytic, jax.grad and finite differences agree to "
-                 f"{max(sweep['max_disagreement'].values()):.1e}): dL/dz_{k}")
-    lines.append(f"  {'p_true':>7}" + "".join(f"{LOSS_TITLES[loss]:>32}" for loss in LOSSES))
-    for p_show in (0.01, 0.1, 0.5, 0.9, 0.99):
-        i = int(np.argmin(np.abs(np.asarray(sweep["p_true"]) - p_show)))
-        lines.append(f"  {sweep['p_true'][i]:>7.2f}" + "".join(f"{sweep['dL_dz_true'][loss][i]:>32.6f}"
-                                                              for loss in LOSSES))
-    lines.append("  Confidently wrong (p_true -> 0): CE's gradient tends to -1, MSE's to 0 (it vanishes).")
-    c = result["problem_1c"]
-    a, b, train = c["log_softmax_nll"], c["overflow"], c["training"]
-    lines.append("")
-    lines.append("Problem 1C: why no nn.Softmax() before nn.CrossEntropyLoss()")
-    lines.append(f"  (a) CE on logits = log_softmax then NLL, on {a['batch']} random float32 rows: "
-                 f"{a['cross_entropy']:.7f} vs {a['log_softmax_then_nll']:.7f}, difference {a['abs_difference']:.1e}")
-    lines.append(f"      (float64 mean of logsumexp(z) - z_y: {a['float64_reference']:.7f})")
-    lines.append(f"  (b) float32 logits 1000 + {list(OVERFLOW_OFFSETS)}, true class {b['true_class']}, "
-                 f"-ln p_{b['true_class']} by:")
-    lines.append(f"      exp(z)/sum exp(z), then log -> {b['naive_softmax_then_log']} (exp(1000) overflows: inf/inf)")
-    lines.append(f"      softmax, then log           -> {b['softmax_then_log']} (p_{b['true_class']} underflows to "
-                 f"{b['softmax_of_true_class']:g})")
-    lines.append(f"      log_softmax                 -> {b['log_softmax']:.4f}; cross_entropy -> "
-                 f"{b['cross_entropy']:.4f}; exact {b['exact']:.4f}")
-    lines.append(f"  (c) homework MLP, Adam({train['lr']:g}), batch {train['batch_size']}, seed {train['seed']}, "
-                 f"{train['train_examples']} embedded MNIST training digits, test on {train['test_examples']}:")
-    for name, history in train["runs"].items():
-        curve = ", ".join(f"epoch {h['epoch']}: acc {h['test_accuracy']:.3f} CE {h['test_loss']:.3f}" for h in history)
-        lines.append(f"      {name:<28} {curve}")
-    return "\n".join(lines)

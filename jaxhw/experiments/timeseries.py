@@ -9,34 +9,22 @@ checks the homework's claims against those numbers (``assess_claims``). The seed
 """
 from __future__ import annotations
 
-import pathlib
 import statistics
 import time
-from typing import Sequence
 
 import optax
 
-from jaxhw.data.sequences import DESCRIPTIONS, TASKS, load_task
-from jaxhw.errors import InputError
-from jaxhw.experiments.classification import parameter_count
-from jaxhw.models.sequence import SEQUENCE_MODELS, build_sequence_model
-from jaxhw.training import create_train_state, fit
+from jaxhw.configs import TimeseriesConfig
+from jaxhw.data.sequences import DESCRIPTIONS, load_task
+from jaxhw.models.sequence import build_sequence_model
+from jaxhw.training import create_train_state, fit, parameter_count
 
 SOLVED = 0.95  # "reaches" in the claims: mean test accuracy at least this
-QUICK = {"tasks": ("order",), "num_train": 200, "num_test": 200, "epochs": 2}  # a smoke run, for tests
 
 
 def full_batch_size(num_examples: int, target: int) -> int:
     """The largest batch size <= target that divides the data set, so every batch is full (one step compiled)."""
     return max(size for size in range(1, min(target, num_examples) + 1) if num_examples % size == 0)
-
-
-def _check_names(names: Sequence[str], known: Sequence[str], what: str) -> tuple[str, ...]:
-    names = tuple(names)
-    unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise InputError(f"{what} must be a non-empty selection of {', '.join(known)}, got {', '.join(names) or 'none'}")
-    return names
 
 
 def train_one(task_name: str, model_name: str, seed: int, *, epochs: int, lr: float, batch_size: int,
@@ -85,10 +73,11 @@ def assess_claims(summary: list[dict]) -> list[dict]:
     """
     acc = lambda task, model: _mean(summary, task, model)  # noqa: E731
 
-    def claim(text: str, numbers: dict, holds) -> dict:
+    def claim(claim_id: str, text: str, numbers: dict, holds) -> dict:
+        entry = {"id": claim_id, "question": claim_id.split("-")[0], "claim": text}
         if any(v is None for v in numbers.values()):
-            return {"claim": text, "numbers": numbers, "verdict": "not measured"}
-        return {"claim": text, "numbers": {k: round(v, 4) for k, v in numbers.items()},
+            return {**entry, "numbers": numbers, "verdict": "not measured"}
+        return {**entry, "numbers": {k: round(v, 4) for k, v in numbers.items()},
                 "verdict": "supported" if holds(numbers) else "refuted"}
 
     recurrent_and_attention = {f"order/{m}": acc("order", m) for m in ("lstm", "gru", "transformer")}
@@ -101,32 +90,39 @@ def assess_claims(summary: list[dict]) -> list[dict]:
 
     synthetic = ("motif", "shifted_motif", "order", "trend")
     return [
-        claim("A: an MLP is a poor choice: it learns each time step apart, so a pattern seen only early is not "
+        claim("5A-mlp-poor",
+              "A: an MLP is a poor choice: it learns each time step apart, so a pattern seen only early is not "
               f"recognised late (shifted_motif: the small-receptive-field CNN >= {SOLVED}, the MLP at least "
               "0.2 below it)",
               {"shifted_motif/cnn_local": acc("shifted_motif", "cnn_local"),
                "shifted_motif/mlp": acc("shifted_motif", "mlp")},
               lambda n: n["shifted_motif/cnn_local"] >= SOLVED
               and n["shifted_motif/mlp"] <= n["shifted_motif/cnn_local"] - 0.2),
-        claim(f"B, most effective: a CNN finds a local pattern wherever it occurs (motif and shifted_motif: the "
+        claim("5B-cnn-most-effective",
+              f"B, most effective: a CNN finds a local pattern wherever it occurs (motif and shifted_motif: the "
               f"better CNN >= {SOLVED} and at least as accurate as every other model)",
               cnn_versus_rest, cnn_is_best),
-        claim(f"B, least effective: a CNN cannot relate time steps farther apart than its receptive field "
+        claim("5B-cnn-least-effective",
+              f"B, least effective: a CNN cannot relate time steps farther apart than its receptive field "
               f"(order: the 7-step CNN below {SOLVED} while LSTM, GRU and attention reach it)",
               {"order/cnn_local": acc("order", "cnn_local"), **recurrent_and_attention},
               lambda n: n["order/cnn_local"] < SOLVED and min(n[k] for k in recurrent_and_attention) >= SOLVED),
-        claim(f"B, the student's example: a CNN struggles with a trend such as a temperature rising over the "
+        claim("5B-student-trend",
+              f"B, the student's example: a CNN struggles with a trend such as a temperature rising over the "
               f"sequence (trend: both CNNs below {SOLVED})",
               {"trend/cnn": acc("trend", "cnn"), "trend/cnn_local": acc("trend", "cnn_local")},
               lambda n: max(n.values()) < SOLVED),
-        claim(f"C, the student's reason: LSTM and GRU learn sequential patterns (order: both >= {SOLVED})",
+        claim("5C-recurrent-order",
+              f"C, the student's reason: LSTM and GRU learn sequential patterns (order: both >= {SOLVED})",
               {"order/lstm": acc("order", "lstm"), "order/gru": acc("order", "gru")},
               lambda n: min(n.values()) >= SOLVED),
-        claim(f"C, as a blanket answer: LSTM and GRU suit this kind of data (both >= {SOLVED} on every synthetic "
+        claim("5C-recurrent-blanket",
+              f"C, as a blanket answer: LSTM and GRU suit this kind of data (both >= {SOLVED} on every synthetic "
               "task)",
               {f"{t}/{m}": acc(t, m) for t in synthetic for m in ("lstm", "gru")},
               lambda n: min(n.values()) >= SOLVED),
-        claim("C, the student's aside: a GRU is 'not as superior in performance as LSTM' (LSTM's mean accuracy "
+        claim("5C-gru-aside",
+              "C, the student's aside: a GRU is 'not as superior in performance as LSTM' (LSTM's mean accuracy "
               "over all tasks run above GRU's)",
               {"mean/lstm": _mean_over_tasks(summary, "lstm"), "mean/gru": _mean_over_tasks(summary, "gru")},
               lambda n: n["mean/lstm"] > n["mean/gru"]),
@@ -153,50 +149,32 @@ def format_table(summary: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def compare_sequence_models(tasks: Sequence[str] = TASKS, models: Sequence[str] = tuple(SEQUENCE_MODELS),
-                            seeds: Sequence[int] = (0, 1, 2), epochs: int = 15, lr: float = 2e-3,
-                            batch_size: int = 25, num_train: int | None = 1000, num_test: int | None = 1000,
-                            out: pathlib.Path | None = None, progress: bool | None = None,
+def compare_sequence_models(config: TimeseriesConfig = TimeseriesConfig(), progress: bool | None = None,
                             log=print) -> dict:
     """Train every model on every task for every seed with the same budget; return runs, summary and claims.
 
-    ``num_train``/``num_test`` size the synthetic tasks (the real ``vowels`` task keeps its own 270/370
-    split). With ``out`` it writes ``results.json`` and ``results.png`` there.
+    ``config.num_train``/``num_test`` size the synthetic tasks (the real ``vowels`` task keeps its own 270/370
+    split). ``log`` receives one line per finished run (None: silent).
     """
-    tasks, models = _check_names(tasks, TASKS, "tasks"), _check_names(models, tuple(SEQUENCE_MODELS), "models")
-    seeds = tuple(seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise InputError(f"seeds must be distinct and at least one, got {seeds}")
-    if epochs < 1 or batch_size < 1 or not lr > 0:
-        raise InputError(f"epochs and batch_size must be >= 1 and lr > 0, got {epochs}, {batch_size}, {lr}")
     started = time.perf_counter()
     runs = []
-    for task in tasks:
-        sizes = (None, None) if task == "vowels" else (num_train, num_test)
-        for model in models:
-            for seed in seeds:
-                run = train_one(task, model, seed, epochs=epochs, lr=lr, batch_size=batch_size,
+    for task in config.tasks:
+        sizes = (None, None) if task == "vowels" else (config.num_train, config.num_test)
+        for model in config.models:
+            for seed in config.seed_list:
+                run = train_one(task, model, seed, epochs=config.epochs, lr=config.lr, batch_size=config.batch_size,
                                 num_train=sizes[0], num_test=sizes[1], progress=progress)
                 runs.append(run)
                 if log:
                     log(f"{task:>13} {model:>11} seed {seed}: test accuracy {run['test_accuracy']:.3f} "
                         f"({run['seconds']:.1f} s)")
     summary = summarize(runs)
-    results = {
-        "config": {"tasks": list(tasks), "models": list(models), "seeds": list(seeds), "epochs": epochs, "lr": lr,
-                   "optimizer": "adam", "batch_size": batch_size, "num_train": num_train, "num_test": num_test,
+    return {
+        "config": {"tasks": list(config.tasks), "models": list(config.models), "seeds": list(config.seed_list),
+                   "epochs": config.epochs, "lr": config.lr, "optimizer": "adam", "batch_size": config.batch_size,
+                   "num_train": config.num_train, "num_test": config.num_test,
                    "objective": "classification (cross-entropy on logits)"},
-        "task_descriptions": {t: DESCRIPTIONS[t] for t in tasks},
+        "task_descriptions": {t: DESCRIPTIONS[t] for t in config.tasks},
         "summary": summary, "claims": assess_claims(summary), "table": format_table(summary),
         "runs": runs, "total_seconds": time.perf_counter() - started,
     }
-    if out is not None:
-        from jaxhw.cli import write_json
-        from jaxhw.report.figures import grouped_bars
-
-        out.mkdir(parents=True, exist_ok=True)
-        write_json(out / "results.json", results)
-        grouped_bars(summary, out / "results.png", group="task", series="model",
-                     title=f"Test accuracy over {len(seeds)} seed(s), {epochs} epochs (mean ± std)",
-                     reference=SOLVED)
-    return results

@@ -96,13 +96,15 @@ class ConvAutoencoder(nn.Module):
         if self.image_size % downsample:
             raise InputError(f"ConvAutoencoder: image size {self.image_size} must be divisible by {downsample}")
         inputs = (self.image_channels, *self.channels)
-        self.encoder_convs = [conv(out, (3, 3), inp, self.weight_init, implementation=self.conv_implementation) for inp, out in zip(inputs[:-1], inputs[1:])]
+        self.encoder_convs = [conv(out, (3, 3), inp, self.weight_init, implementation=self.conv_implementation)
+                              for inp, out in zip(inputs[:-1], inputs[1:])]
         self.bottom = (self.channels[-1], self.image_size // downsample, self.image_size // downsample)  # C, H, W
         flat = int(np.prod(self.bottom))
         self.to_code = dense(self.latent, flat, self.weight_init)
         self.from_code = dense(flat, self.latent, self.weight_init)
         outputs = inputs[::-1]
-        self.decoder_convs = [conv(out, (3, 3), inp, self.weight_init, implementation=self.conv_implementation) for inp, out in zip(outputs[:-1], outputs[1:])]
+        self.decoder_convs = [conv(out, (3, 3), inp, self.weight_init, implementation=self.conv_implementation)
+                              for inp, out in zip(outputs[:-1], outputs[1:])]
 
     def encode(self, x: jax.Array) -> jax.Array:
         """Images (N, 28, 28, 1) in [0, 1] -> codes (N, latent)."""

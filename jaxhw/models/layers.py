@@ -83,17 +83,17 @@ class Conv(nn.Module):
         dilation = ((self.kernel_dilation,) * len(window) if isinstance(self.kernel_dilation, int)
                     else tuple(self.kernel_dilation))
         if x.ndim != len(window) + 2:
-            raise InputError(f"a {len(window)}-d convolution expects inputs (N, {', '.join(['...'] * len(window))}, C), "
-                             f"got shape {tuple(x.shape)}")
+            raise InputError(f"a {len(window)}-d convolution expects inputs of {len(window) + 2} dimensions "
+                             f"(N, ..., C), got shape {tuple(x.shape)}")
         kernel = self.param("kernel", self.kernel_init, (*window, x.shape[-1], self.features))
         bias = self.param("bias", self.bias_init, (self.features,))
         x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias)
         totals = [(k - 1) * d for k, d in zip(window, dilation)]
         padding = [(t // 2, t - t // 2) for t in totals]
         if resolve_conv_implementation(self.implementation) == "xla":
-            spatial = tuple(range(1, x.ndim - 1))
-            numbers = jax.lax.ConvDimensionNumbers((0, x.ndim - 1, *spatial), (x.ndim - 1, x.ndim - 2, *range(len(window))),
-                                                   (0, x.ndim - 1, *spatial))
+            spatial = tuple(range(1, x.ndim - 1))  # NHWC inputs and outputs, HWIO kernels (as nn.Conv)
+            images = (0, x.ndim - 1, *spatial)
+            numbers = jax.lax.ConvDimensionNumbers(images, (x.ndim - 1, x.ndim - 2, *range(len(window))), images)
             y = jax.lax.conv_general_dilated(x, kernel, (1,) * len(window), padding, rhs_dilation=dilation,
                                              dimension_numbers=numbers)
             return y + bias

@@ -1,20 +1,24 @@
 """PNG figures written with matplotlib's Agg backend (no display needed)."""
 from __future__ import annotations
 
+import io
 import pathlib
 
 import matplotlib
+
+from jaxhw.common import write_bytes
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
 def save(fig, path: pathlib.Path) -> pathlib.Path:
-    """Save and close a figure."""
+    """Save a figure as PNG atomically (rendered in memory, then written aside and renamed) and close it."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format="png")
     plt.close(fig)
-    return path
+    return write_bytes(path, buffer.getvalue())
 
 
 def learning_curves(history: list[dict], path: pathlib.Path, title: str = "") -> pathlib.Path:
@@ -120,7 +124,8 @@ def gradient_sweep(p_true, curves: dict, path: pathlib.Path, title: str = "",
 def grouped_bars(rows: list[dict], path: pathlib.Path, group: str, series: str, value: str = "accuracy_mean",
                  error: str = "accuracy_std", title: str = "", ylabel: str = "test accuracy",
                  reference: float | None = None) -> pathlib.Path:
-    """Bars of ``row[value]`` (error bars ``row[error]``): one cluster per ``row[group]``, one colour per ``row[series]``."""
+    """Bars of ``row[value]`` with error bars ``row[error]``: a cluster per ``row[group]``, a colour per
+    ``row[series]``."""
     groups = list(dict.fromkeys(r[group] for r in rows))
     names = list(dict.fromkeys(r[series] for r in rows))
     lookup = {(r[group], r[series]): r for r in rows}

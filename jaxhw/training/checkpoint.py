@@ -7,7 +7,6 @@ the history so far and a description of the run, used to refuse a checkpoint of 
 from __future__ import annotations
 
 import pathlib
-from typing import Any
 
 import jax
 import numpy as np

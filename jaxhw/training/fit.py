@@ -3,7 +3,7 @@ optional data parallelism over a device mesh and epoch-end checkpoints that a ki
 from __future__ import annotations
 
 import time
-from typing import Callable, Mapping
+from typing import Mapping
 
 import jax
 import numpy as np
@@ -48,8 +48,8 @@ def _first_bad_step(per_batch_loss) -> int:
 
 def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapping[str, np.ndarray] | None = None,
         *, epochs: int, batch_size: int, objective: Objective = classification, drop_last: bool = False,
-        progress: bool | None = None, on_epoch_end: Callable[[TrainState, dict], None] | None = None,
-        devices: int | None = 1, checkpoints=None, resume: bool = False) -> tuple[TrainState, list[dict]]:
+        progress: bool | None = None, devices: int | None = 1, checkpoints=None,
+        resume: bool = False) -> tuple[TrainState, list[dict]]:
     """Train for ``epochs`` epochs and return the final state and one metrics dict per epoch.
 
     Each dict holds ``epoch``, ``train_<metric>`` (averaged over the epoch's examples, measured during
@@ -102,6 +102,4 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
         bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k.startswith(("train_loss", "test_"))})
         if checkpoints is not None:
             checkpoints.save(epoch + 1, state, history)
-        if on_epoch_end is not None:
-            on_epoch_end(state, record)
     return state, history

@@ -12,10 +12,15 @@ import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
-
 INIT_COMPILER_OPTIONS = {"xla_backend_optimization_level": 1}
+
+
+def parameter_count(params: Any) -> int:
+    """Number of trainable scalars in a parameter tree."""
+    return int(sum(np.size(p) for p in jax.tree_util.tree_leaves(params)))
 
 
 class TrainState(flax.struct.PyTreeNode):

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxhw.data.loader import epoch_indices
+from jaxhw.data.transforms import scale_images
 from jaxhw.losses import accuracy_count, cross_entropy
 from jaxhw.training.parallel import shard_batch
 from jaxhw.training.state import TrainState
@@ -25,11 +26,6 @@ SHUFFLE_STREAM, EVAL_STREAM = 0x5EED, 0xE7A1
 # Evaluation batch: large enough to keep the scan short, small enough that a CNN's activations stay modest
 # (peak RSS of a CNN run: 756 MB at 250 against 905 MB at 1000).
 EVAL_BATCH_SIZE = 250
-
-
-def scale_images(x: jax.Array) -> jax.Array:
-    """uint8 pixels to float32 in [0, 1] (ToTensor), done per batch inside the step; floats pass through."""
-    return x.astype(jnp.float32) / 255.0 if x.dtype == jnp.uint8 else x
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,74 +102,22 @@ def _scan_batches(step, carry, data: Batch, batches: jax.Array, rest: jax.Array 
     return carry, jax.tree_util.tree_map(lambda m: m.sum(axis=0), per_batch), per_batch
 
 
-EPOCH_RUNNERS = ("auto", "scan", "steps")
-
-
-def convolution_in_step(state: TrainState, data: Batch, objective: Objective) -> bool:
-    """Whether one training step contains a convolution (found by tracing it, nothing computed)."""
-    batch = {name: values[:2] for name, values in data.items()}
-    jaxpr = jax.make_jaxpr(functools.partial(train_step, objective=objective))(state, batch)
-    return "conv_general_dilated" in str(jaxpr)
-
-
-def choose_epoch_runner(state: TrainState, data: Batch, objective: Objective) -> str:
-    """"scan" (the whole epoch in one jitted lax.scan) unless convolutions run on the CPU.
-
-    XLA:CPU runs convolutions inside a loop body several times slower than the same convolution at top
-    level (jax-ml/jax#12868; measured here: 0.49 s against 0.08 s per CNN step at batch 64), so there the epoch
-    runs as a Python loop of jitted steps instead, still on device data with no per-step host sync.
-    """
-    if jax.default_backend() == "cpu" and convolution_in_step(state, data, objective):
-        return "steps"
-    return "scan"
-
-
 def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, shuffle: bool = True,
-                  drop_last: bool = False, mesh=None, runner: str = "auto") -> Callable[[TrainState, Batch, int], tuple]:
-    """An ``epoch(state, data, epoch) -> (state, summed metrics, per-batch metrics)`` on device data.
+                  drop_last: bool = False, mesh=None) -> Callable[[TrainState, Batch, int], tuple]:
+    """A jitted ``epoch(state, data, epoch) -> (state, summed metrics, per-batch metrics)``: one ``lax.scan``.
 
     data is a dict of device arrays (images stay uint8); the batch order is a permutation drawn on the
     device from (state.rng, epoch), and the last partial batch is kept unless drop_last. With a
-    ``jax.sharding.Mesh`` every batch is split over its devices (data parallelism). runner "scan" compiles
-    the whole epoch as one ``lax.scan``; "steps" dispatches one jitted step per batch (faster for
-    convolutions on CPU); "auto" picks per ``choose_epoch_runner`` at the first call.
+    ``jax.sharding.Mesh`` every batch is split over its devices (data parallelism). The state is donated.
     """
-    if runner not in EPOCH_RUNNERS:
-        raise ValueError(f"runner must be one of {EPOCH_RUNNERS}, got {runner!r}")
     step = functools.partial(train_step, objective=objective)
 
-    def order(state: TrainState, num_examples: int, epoch):
+    def epoch(state: TrainState, data: Batch, epoch):
         key = jax.random.fold_in(jax.random.fold_in(state.rng, SHUFFLE_STREAM), epoch)
-        return epoch_indices(key, num_examples, batch_size, shuffle, drop_last)
-
-    def scan_epoch(state: TrainState, data: Batch, epoch):
-        batches, rest = order(state, len(next(iter(data.values()))), epoch)
+        batches, rest = epoch_indices(key, len(next(iter(data.values()))), batch_size, shuffle, drop_last)
         return _scan_batches(step, state, data, batches, rest, mesh)
 
-    def step_on(state: TrainState, data: Batch, index: jax.Array):
-        return step(state, shard_batch({name: values[index] for name, values in data.items()}, mesh))
-
-    jitted_scan = jax.jit(scan_epoch, donate_argnums=0)
-    jitted_order = jax.jit(order, static_argnums=1)
-    jitted_step = jax.jit(step_on, donate_argnums=0)
-
-    def steps_epoch(state: TrainState, data: Batch, epoch):
-        batches, rest = jitted_order(state, len(next(iter(data.values()))), epoch)
-        per_batch = []
-        for index in list(batches) + ([rest] if rest is not None else []):
-            state, metrics = jitted_step(state, data, index)
-            per_batch.append(metrics)
-        stacked = jax.tree_util.tree_map(lambda *m: jnp.stack(m), *per_batch)
-        return state, jax.tree_util.tree_map(lambda m: m.sum(axis=0), stacked), stacked
-
-    chosen = {"runner": None if runner == "auto" else runner}
-
-    def epoch_fn(state: TrainState, data: Batch, epoch):
-        if chosen["runner"] is None:
-            chosen["runner"] = choose_epoch_runner(state, data, objective)
-        return (jitted_scan if chosen["runner"] == "scan" else steps_epoch)(state, data, epoch)
-
-    return epoch_fn
+    return jax.jit(epoch, donate_argnums=0)
 
 
 def make_eval_fn(objective: Objective = classification, batch_size: int = EVAL_BATCH_SIZE, train: bool = False,

@@ -1,4 +1,4 @@
-"""PyTorch state <-> Flax variables. The only jaxhw module that imports torch.
+"""PyTorch state <-> Flax variables: a torch module's weights into a jaxhw model's variables and back.
 
 ``variables_from_torch(torch_module, model, sample_input)`` walks the torch module's stateful layers in
 registration order and the Flax model's layers in the order its ``__call__`` first uses them (found by

@@ -1,0 +1,90 @@
+"""The body that classify and autoencode share: load the images, build the model and its state, train with
+``fit`` (checkpoints, devices), and return what the run left behind.
+
+A run reads top to bottom in ``train_supervised``; what differs between the two commands (the model, the
+objective, the metrics) is passed in, and what they report is built by their own modules.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Callable
+
+import flax.linen as nn
+import jax
+import optax
+
+from jaxhw.configs import SupervisedConfig
+from jaxhw.data.images import ImageDataset, load_train_test
+from jaxhw.training import (
+    Objective,
+    TrainState,
+    create_train_state,
+    fit,
+    parameter_count,
+)
+from jaxhw.training.checkpoint import open_checkpoints
+
+
+@dataclasses.dataclass(frozen=True)
+class SupervisedRun:
+    """What a training run leaves: its per-epoch history, the trained state and model, the data it used."""
+
+    history: list[dict]
+    state: TrainState
+    model: nn.Module
+    objective: Objective
+    train: ImageDataset
+    test: ImageDataset
+    devices: int
+    started: float  # time.perf_counter() when the run began
+
+    @property
+    def parameters(self) -> int:
+        return parameter_count(self.state.params)
+
+    def data_record(self) -> dict:
+        """What metrics.json says about the data and the size of the run."""
+        return {"dataset": self.train.name, "data_source": self.train.source, "train_examples": len(self.train),
+                "test_examples": len(self.test)}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainedModel:
+    """What a command returns: its config, ``metrics`` (what metrics.json holds, the config included), and the
+    trained state and model."""
+
+    config: SupervisedConfig
+    metrics: dict
+    state: TrainState
+    model: nn.Module
+
+    @property
+    def history(self) -> list[dict]:
+        return self.metrics["epochs"]
+
+
+def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[[ImageDataset], nn.Module],
+                     objective_for: Callable[[nn.Module], Objective], progress: bool | None = None) -> SupervisedRun:
+    """Train ``build_model(train split)`` on ``objective_for(model)`` with Adam, as ``config`` says.
+
+    ``task`` names the command in the checkpoint's run description, so a checkpoint of one command is never
+    resumed by the other.
+    """
+    started = time.perf_counter()
+    train, test = load_train_test(config.dataset, config.source, config.data_dir, verbose=True)
+    model = build_model(train)
+    objective = objective_for(model)
+    sample = objective.prepare({name: values[:1] for name, values in train.arrays().items()}, None, False)[0]
+    state = create_train_state(model, optax.adam(config.lr), sample, config.seed)
+    description = {"task": task, **config.run_description(), "parameters": parameter_count(state.params)}
+    checkpoints = open_checkpoints(config.checkpoint_dir, config.keep_checkpoints, description, config.resume)
+    devices = jax.device_count() if config.devices is None else config.devices
+    try:
+        state, history = fit(state, train.arrays(), test.arrays(), epochs=config.epochs,
+                             batch_size=config.batch_size, objective=objective, progress=progress, devices=devices,
+                             checkpoints=checkpoints, resume=config.resume)
+    finally:
+        if checkpoints is not None:
+            checkpoints.close()
+    return SupervisedRun(history, state, model, objective, train, test, devices, started)

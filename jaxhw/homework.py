@@ -1,0 +1,144 @@
+"""The whole homework end to end: every problem computed once by the library, for the report to write.
+
+``run_homework(config)`` calls each experiment once (problem 1's gradient lab, problem 2's autoencoder, problem
+4's MLP and CNN, problem 3's concept checks, which reuse problem 4's trained models, and problem 5's
+sequence-model comparison), timing each stage in wall-clock and CPU seconds. It writes nothing:
+``jaxhw.report.write_report`` turns the returned ``HomeworkResults`` into files.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import importlib.metadata
+import os
+import platform
+import sys
+import time
+from typing import Any, Callable
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from jaxhw.common import plain
+from jaxhw.configs import HOMEWORK_FULL, HomeworkConfig
+from jaxhw.data.images import ImageDataset, load_train_test
+from jaxhw.experiments import concepts
+from jaxhw.experiments.autoencoding import AutoencoderRun, train_autoencoder
+from jaxhw.experiments.classification import (
+    ClassificationRun,
+    evaluate_predictions,
+    train_classifier,
+)
+from jaxhw.experiments.gradients import gradient_lab
+from jaxhw.experiments.timeseries import compare_sequence_models
+
+
+@dataclasses.dataclass(frozen=True)
+class HomeworkResults:
+    """Everything one run of the homework computed: ``record`` (JSON-ready, what report.json holds) and the
+    objects its figures need (the autoencoder's pictures, the trained classifiers, the test images)."""
+
+    record: dict
+    autoencoder: AutoencoderRun
+    classifiers: dict[str, ClassificationRun]
+    test: ImageDataset
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process so far, user plus system, every thread included."""
+    return time.process_time()
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages the results depend on (torch only when installed)."""
+    found = {}
+    for package in ("jax", "jaxlib", "flax", "optax", "numpy", "torch"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            if package != "torch":
+                found[package] = "not installed"
+    return found
+
+
+def environment() -> dict[str, Any]:
+    """The machine the run used: JAX's devices, CPU cores, Python, versions."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:
+        cores = os.cpu_count()
+    return {"devices": repr(jax.devices()), "backend": jax.default_backend(),
+            "device_kind": jax.devices()[0].device_kind, "cpu_cores": cores, "python": platform.python_version(),
+            "platform": platform.platform(), "versions": versions()}
+
+
+def mean_image_mse(train: ImageDataset, test: ImageDataset) -> float:
+    """The test MSE of the best constant guess, the mean training image: what a code that knows nothing
+    about the input would score."""
+    mean = train.images.astype(np.float64).mean(axis=0) / 255.0
+    return float(np.mean((test.images.astype(np.float64) / 255.0 - mean) ** 2))
+
+
+def run_homework(config: HomeworkConfig = HOMEWORK_FULL, progress: bool | None = None,
+                 log: Callable[[str], None] | None = None) -> HomeworkResults:
+    """Run every problem of the homework once, as ``config`` budgets it.
+
+    ``log`` receives one line per finished stage (default: stderr through tqdm).
+    """
+    log = log or (lambda line: tqdm.write(line, file=sys.stderr))
+    started_wall, started_cpu = time.perf_counter(), cpu_seconds()
+    started = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+    record: dict[str, Any] = {"budget": config.budget, "config": config.record(), "dataset": config.dataset,
+                              "source_requested": config.source, "seed": config.seed, "environment": environment(),
+                              "stages": {}, "started": started}
+    found: dict[str, Any] = {"classifiers": {}}
+
+    def load_data():
+        found["train"], found["test"] = load_train_test(config.dataset, config.source, config.data_dir, verbose=True)
+        train, test = found["train"], found["test"]
+        record["data"] = {"source": train.source, "train_examples": len(train), "test_examples": len(test),
+                          "image_shape": list(train.images.shape[1:]), "class_names": list(train.class_names)}
+
+    def problem1():
+        record["problem1"] = gradient_lab(config.gradients)
+
+    def problem2():
+        found["autoencoder"] = train_autoencoder(config.autoencode(), progress)
+        record["problem2"] = {**found["autoencoder"].metrics, "mean_image_mse": mean_image_mse(found["train"],
+                                                                                              found["test"])}
+
+    def problem4():
+        record["problem4"] = {}
+        for model in ("mlp", "cnn"):
+            run = train_classifier(config.classify(model), progress)
+            found["classifiers"][model] = run
+            evaluation = evaluate_predictions(run.state, found["test"], config.mistakes_shown)
+            record["problem4"][model] = {**run.metrics, "evaluation": evaluation}
+
+    def problem3():
+        checks = concepts.concept_checks(found["train"], config.seed)
+        checks["forgotten_zero_grad_training"] = concepts.forgotten_zero_grad_training(
+            found["train"], found["test"], config.classifier_epochs, seed=config.seed, progress=progress)
+        checks["forgotten_eval"] = concepts.forgotten_eval(found["classifiers"]["cnn"].state, found["test"],
+                                                           config.eval_batch_sizes)
+        record["problem3"] = checks
+
+    def problem5():
+        record["problem5"] = compare_sequence_models(config.timeseries, progress=progress, log=None)
+
+    stages = [("data", "loading the images", load_data), ("problem1", "problem 1: loss and gradient lab", problem1),
+              ("problem2", "problem 2: autoencoder", problem2), ("problem4", "problem 4: MLP and CNN", problem4),
+              ("problem3", "problem 3: PyTorch concepts", problem3),
+              ("problem5", "problem 5: sequence models", problem5)]
+    bar = tqdm(stages, desc="homework", unit="stage", disable=None if progress is None else not progress)
+    for key, title, stage in bar:
+        bar.set_description(title)
+        wall, cpu = time.perf_counter(), cpu_seconds()
+        stage()
+        timing = {"title": title, "wall_seconds": time.perf_counter() - wall, "cpu_seconds": cpu_seconds() - cpu}
+        record["stages"][key] = timing
+        log(f"jaxhw: {title}: {timing['wall_seconds']:.1f} s wall, {timing['cpu_seconds']:.1f} s CPU")
+    record["wall_seconds"] = time.perf_counter() - started_wall
+    record["cpu_seconds"] = cpu_seconds() - started_cpu
+    return HomeworkResults(plain(record), found["autoencoder"], found["classifiers"], found["test"])
