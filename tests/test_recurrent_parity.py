@@ -7,7 +7,7 @@ import torch
 
 from jaxhw.errors import InputError
 from jaxhw.models.recurrent import GRU, LSTM
-from jaxhw.torch_bridge import load_into_torch, variables_from_torch
+from jaxhw.torch_bridge.convert import load_into_torch, variables_from_torch
 
 BATCH, TIME, FEATURES, HIDDEN = 3, 9, 4, 5
 CONFIGS = [(1, False, False), (2, False, False), (1, True, False), (2, True, True)]  # layers, bidirectional, h_0
