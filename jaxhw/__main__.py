@@ -28,10 +28,11 @@ def main(argv: list[str] | None = None) -> None:
     from jaxhw.report.outputs import write_report
 
     results = run_homework(config)
-    paths = write_report(results, out)
+    with cli.output(out) as folder:
+        write_report(results, folder)
     record = results.record
-    print(f"wrote {paths['html']} ({record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} s CPU); "
-          f"also {paths['markdown'].name} and {paths['json'].name}")
+    print(f"wrote {out / 'index.html'} ({record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} s CPU); "
+          "also report.md, report.json and problem1/ ... problem5/")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxhw.report.outputs import write_autoencoding
 
     run = train_autoencoder(config)
-    write_autoencoding(run, out)
+    with cli.output(out) as folder:
+        write_autoencoding(run, folder)
     print(f"test MSE {run.metrics['test_mse']:.4f}, {run.metrics['seconds_per_epoch']:.2f} s/epoch; wrote "
           f"{out}/metrics.json and {', '.join(run.metrics['figures'])}")
 

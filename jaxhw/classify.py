@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxhw.report.outputs import write_classification
 
     run = train_classifier(config)
-    write_classification(run, out)
+    with cli.output(out) as folder:
+        write_classification(run, folder)
     metrics = run.metrics
     print(f"test accuracy {metrics['test_accuracy']:.4f} in eval mode ({metrics['test_accuracy_train_mode']:.4f} if "
           f"model.eval() is forgotten: train mode), test loss {metrics['test_loss']:.4f}, "

@@ -3,12 +3,15 @@ argument types, output folders, the compile cache, and turning bad input into on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import functools
 import os
 import pathlib
+import signal
 import sys
 import tempfile
+import threading
 from typing import Any, Callable
 
 from jaxhw.common import (
@@ -18,7 +21,8 @@ from jaxhw.common import (
     check_positive_int,
 )
 from jaxhw.data.images import DATASETS, SOURCES
-from jaxhw.errors import InputError
+from jaxhw.errors import InputError, ResourceError
+from jaxhw.files import FolderLock, StagedFolder
 
 DEFAULT_COMPILE_CACHE = pathlib.Path(os.environ.get("JAXHW_CACHE_DIR", pathlib.Path.home() / ".cache" / "jaxhw"))
 DEFAULT_COMPILE_CACHE = DEFAULT_COMPILE_CACHE / "jax"
@@ -74,6 +78,8 @@ def add_run_args(parser: argparse.ArgumentParser, config_class: type) -> None:
     parser.add_argument("--checkpoint-dir", type=pathlib.Path, default=None,
                         help="save the whole training state here at every epoch end")
     parser.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --checkpoint-dir")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh, deleting the checkpoints already in --checkpoint-dir")
     parser.add_argument("--keep-checkpoints", type=positive_int, default=config_class.keep_checkpoints,
                         help=f"checkpoints kept (default {config_class.keep_checkpoints})")
 
@@ -103,39 +109,126 @@ def enable_compilation_cache(path: pathlib.Path | None) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised like KeyboardInterrupt is for SIGINT, so a run stops cleanly and says what it kept."""
+
+
+# What the running command holds, for the line it prints when interrupted (one command runs at a time).
+_RUN: dict[str, Any] = {}
+
+
 def prepare_out_dir(path: pathlib.Path) -> pathlib.Path:
-    """Create the output directory and prove it is writable before any work starts."""
+    """Prove the output directory can be built (its parent is writable) before any work starts."""
+    parent = path.absolute().parent
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-test-"):
+        parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=".write-test-"):
             pass
     except OSError as e:
         raise InputError(f"output directory {str(path)!r} is not writable: {e.strerror or e}") from None
+    if path.exists() and not path.is_dir():
+        raise InputError(f"output directory {str(path)!r} is not writable: it exists and is not a directory")
     return path
 
 
+def _saved_epochs(directory: pathlib.Path | None) -> list[int]:
+    if directory is None or not directory.is_dir():
+        return []
+    return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
+
+
+def interrupted_line(signal_name: str) -> str:
+    """What an interrupted command kept, and how to continue."""
+    out, checkpoints = _RUN.get("out"), _RUN.get("checkpoint_dir")
+    line = f"interrupted by {signal_name}"
+    if out is not None:
+        line += f"; {out} is as it was before this run"
+    if checkpoints is not None:
+        epochs = _saved_epochs(checkpoints)
+        line += (f"; checkpoints up to epoch {epochs[-1]} are in {checkpoints}: run the same command with --resume "
+                 "to continue" if epochs else f"; no epoch had finished, so {checkpoints} holds no checkpoint yet")
+    return line
+
+
+def _is_out_of_memory(error: Exception) -> bool:
+    return type(error).__name__ in ("XlaRuntimeError", "JaxRuntimeError") and "RESOURCE_EXHAUSTED" in str(error)
+
+
 def run_cli(main: Callable[[list[str] | None], Any]) -> Callable[[list[str] | None], int]:
-    """Wrap a CLI's main: InputError becomes 'error: ...' on stderr and exit code 2, not a traceback;
-    a diverged training run (NaN loss) exits 1 with its one-line message."""
+    """Wrap a CLI's main so that every fault is one line on stderr and an exit code, never a traceback:
+    bad input 2; a diverged run, a full disk, a refused write or too little memory 1; Ctrl-C 130; SIGTERM 143.
+    The folders the run locked are released whatever happens."""
 
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
         from jaxhw.training.fit import TrainingDiverged
 
+        def terminate(signum, frame):
+            raise Terminated()
+
+        in_main_thread = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGTERM, terminate) if in_main_thread else None
+        _RUN.clear()
         try:
-            main(argv)
+            with contextlib.ExitStack() as stack:
+                _RUN["stack"] = stack
+                main(argv)
+            return 0
         except InputError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        except TrainingDiverged as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-        return 0
+            return _fail(e, 2)
+        except (ResourceError, TrainingDiverged) as e:
+            return _fail(e, 1)
+        except MemoryError:
+            return _fail("out of host memory (a numpy allocation failed)", 1)
+        except KeyboardInterrupt:
+            return _fail(interrupted_line("Ctrl-C (SIGINT)"), 130)
+        except Terminated:
+            return _fail(interrupted_line("SIGTERM"), 143)
+        except Exception as e:
+            if _is_out_of_memory(e):
+                return _fail(f"out of device memory: {str(e).splitlines()[0][:300]}", 1)
+            raise
+        finally:
+            _RUN.clear()
+            if in_main_thread:
+                signal.signal(signal.SIGTERM, previous)
 
     return wrapped
 
 
+def _fail(message: Any, code: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return code
+
+
+def note(line: str) -> None:
+    """A one-line note on stderr."""
+    if line:
+        print(f"jaxhw: {line}", file=sys.stderr)
+
+
 def start(args: argparse.Namespace) -> pathlib.Path:
-    """The steps every CLI takes after parsing: the compile cache, then a writable --out."""
+    """The steps every CLI takes after parsing: the compile cache, then --out checked, locked for the run and
+    recovered from an interrupted earlier run. The run's files are written with ``output(out)``."""
     enable_compilation_cache(None if args.no_compile_cache else args.compile_cache)
-    return prepare_out_dir(args.out)
+    out = prepare_out_dir(args.out)
+    checkpoint_dir = getattr(args, "checkpoint_dir", None)
+    if checkpoint_dir is not None:
+        inside = checkpoint_dir.absolute().resolve()
+        if inside == out.absolute().resolve() or out.absolute().resolve() in inside.parents:
+            raise InputError(f"--checkpoint-dir {checkpoint_dir} lies inside --out {out}, which each run replaces "
+                             "whole: keep checkpoints beside the output, not in it")
+    lock = FolderLock(out, "output directory").acquire()
+    _RUN["stack"].callback(lock.release)
+    _RUN.update(out=out, checkpoint_dir=checkpoint_dir)
+    note(lock.note)
+    staged = StagedFolder(out)
+    note(staged.recover())
+    staged.check_replaceable()
+    return out
+
+
+def output(out: pathlib.Path) -> StagedFolder:
+    """``with output(out) as folder:`` write the run's files into ``folder``; they replace ``out`` whole at the
+    end, and a failure or a kill leaves ``out`` as it was."""
+    return StagedFolder(out)

@@ -1,14 +1,13 @@
-"""What several floors of jaxhw share and nothing else owns: atomic file writes, JSON-ready values, argument
-checks, timing summaries and batched application of a function. A leaf: it imports nothing from jaxhw but
-the error type, and neither jax nor flax, so the command-line tools can import it before parsing."""
+"""What several floors of jaxhw share and nothing else owns: JSON-ready values, argument checks, timing
+summaries and batched application of a function (file writing is jaxhw.files). A leaf: it imports nothing
+from jaxhw but the error type, and neither jax nor flax, so the command-line tools can import it before
+parsing."""
 from __future__ import annotations
 
-import json
+import hashlib
 import math
-import os
 import pathlib
 import statistics
-import tempfile
 from typing import Any, Callable
 
 import numpy as np
@@ -21,34 +20,7 @@ FLOAT32_MAX = float(np.finfo(np.float32).max)
 FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
-# ------------------------------------------------------------------------------------------------ files
-
-
-def write_bytes(path: pathlib.Path, data: bytes) -> pathlib.Path:
-    """Write a file atomically: a temporary file of a unique name in the same folder, flushed to disk, then
-    renamed over ``path``. A crash leaves the old file or the new one, never half of one."""
-    path = pathlib.Path(path)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_text(path: pathlib.Path, text: str) -> pathlib.Path:
-    """Write UTF-8 text atomically (see ``write_bytes``)."""
-    return write_bytes(path, text.encode("utf-8"))
-
-
-def write_json(path: pathlib.Path, data: Any) -> pathlib.Path:
-    """Write JSON atomically (see ``write_bytes``), after making ``data`` JSON-ready (``plain``)."""
-    return write_text(path, json.dumps(plain(data), indent=2) + "\n")
+# ------------------------------------------------------------------------------------------------ values
 
 
 def plain(value: Any) -> Any:
@@ -104,6 +76,16 @@ def summarize_timing(history: list[dict]) -> dict:
     seconds = [h["seconds"] for h in history]
     steady = seconds[1:] or seconds
     return {"first_epoch_seconds": seconds[0], "seconds_per_epoch": statistics.median(steady)}
+
+
+def fingerprint(*arrays: np.ndarray) -> str:
+    """A short BLAKE2b digest of arrays' dtypes, shapes and bytes: equal data, equal fingerprint."""
+    digest = hashlib.blake2b(digest_size=8)
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype}|{array.shape}|".encode())
+        digest.update(memoryview(array).cast("B"))
+    return digest.hexdigest()
 
 
 def apply_in_batches(fn: Callable[[Any], Any], inputs: np.ndarray, batch_size: int = 1000) -> np.ndarray:

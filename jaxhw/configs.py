@@ -33,7 +33,7 @@ SEQUENCE_MODELS = ("mlp", "cnn", "cnn_local", "lstm", "gru", "transformer")
 MAX_SEED = 2**32 - 1
 # The fields of a run's config that may change between the legs of one run (a --resume), because they do not
 # decide its numbers: how long, where to write, how often to checkpoint, on how many devices.
-RESUMABLE_FIELDS = ("epochs", "devices", "checkpoint_dir", "resume", "keep_checkpoints")
+RESUMABLE_FIELDS = ("epochs", "devices", "checkpoint_dir", "resume", "overwrite", "keep_checkpoints")
 # Where the data was asked for does not decide the numbers either: what was loaded does, and the run
 # describes that itself (jaxhw.experiments.supervised).
 REQUEST_FIELDS = ("source", "data_dir")
@@ -103,6 +103,7 @@ class SupervisedConfig(Config):
     devices: int | None = None  # devices that share each batch; None: every device JAX sees
     checkpoint_dir: pathlib.Path | None = None
     resume: bool = False
+    overwrite: bool = False  # a fresh run replaces the checkpoints already in checkpoint_dir
     keep_checkpoints: int = 3
 
     def __post_init__(self):
@@ -118,6 +119,8 @@ class SupervisedConfig(Config):
         check_positive_int("keep_checkpoints", self.keep_checkpoints)
         if self.resume and self.checkpoint_dir is None:
             raise InputError("--resume needs --checkpoint-dir")
+        if self.resume and self.overwrite:
+            raise InputError("--resume continues the checkpoints that --overwrite would delete: choose one")
 
     def run_description(self) -> dict:
         """The fields that decide a run's numbers, which a checkpoint must share to be resumed from."""

@@ -8,14 +8,19 @@ import sys
 from jaxhw import cli
 from jaxhw.configs import GradientsConfig
 
+VECTOR_OPTIONS = ("--vector", "--label")
+
 
 def number_list(text: str) -> list[float]:
     """argparse type: numbers separated by commas, optionally in brackets, e.g. "[0.1, 0.9]"."""
     items = [item.strip() for item in text.strip().strip("[]()").split(",") if item.strip()]
     try:
-        return [float(item) for item in items]
+        numbers = [float(item) for item in items]
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+    if not numbers:
+        raise argparse.ArgumentTypeError(f"expected at least one number, got {text!r}")
+    return numbers
 
 
 def label_value(text: str) -> int | list[float]:
@@ -26,7 +31,22 @@ def label_value(text: str) -> int | list[float]:
         return number_list(text)
 
 
+def join_vector_values(argv: list[str]) -> list[str]:
+    """["--vector", "-0.5,1.5"] -> ["--vector=-0.5,1.5"]: argparse reads a value that starts with "-" and is not a
+    plain negative number as an option, so vectors with a negative first entry are joined to their option."""
+    joined, position = [], 0
+    while position < len(argv):
+        if argv[position] in VECTOR_OPTIONS and position + 1 < len(argv) and argv[position + 1].startswith("-"):
+            joined.append(f"{argv[position]}={argv[position + 1]}")
+            position += 2
+        else:
+            joined.append(argv[position])
+            position += 1
+    return joined
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    argv = join_vector_values(sys.argv[1:] if argv is None else list(argv))
     parser = argparse.ArgumentParser(prog="python -m jaxhw.gradients", description=__doc__)
     defaults = GradientsConfig
     group = parser.add_argument_group("problem 1A (the predicted vector and its label)")
@@ -62,7 +82,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxhw.report.outputs import write_gradient_lab
 
     result = gradient_lab(config)
-    write_gradient_lab(result, out)
+    with cli.output(out) as folder:
+        write_gradient_lab(result, folder)
     print(report_text(result))
     print(f"\nwrote {out}/gradients.json and {out}/gradients.png ({result['seconds']:.1f} s)")
 

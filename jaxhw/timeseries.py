@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxhw.report.outputs import write_timeseries
 
     results = compare_sequence_models(config)
-    write_timeseries(results, out)
+    with cli.output(out) as folder:
+        write_timeseries(results, folder)
     print("\ntest accuracy, mean ± std over seeds\n" + results["table"] + "\n")
     for claim in results["claims"]:
         numbers = ", ".join(f"{k} {v}" for k, v in claim["numbers"].items())

@@ -30,8 +30,10 @@ def classify(*args, **kwargs):
 
 def final_state(directory):
     like = create_train_state(CNN(), optax.adam(1e-3), SAMPLE)
-    store = CheckpointStore(directory, description={"model": "cnn"})
+    store = CheckpointStore(directory, resume=True)
+    store.description = json.loads((directory / "5" / "meta" / "metadata").read_text())["description"]
     state, epoch, history = store.restore(like)
+    store.close()
     assert epoch == 5
     return jax.device_get({"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
                            "opt_state": state.opt_state, "rng": jax.random.key_data(state.rng)}), history
@@ -104,6 +106,7 @@ def test_nan_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_pa
     assert store.latest_epoch() == 2
     again, epoch, history = store.restore(state)
     assert epoch == 2 and len(history) == 2 and np.isfinite(history[-1]["train_loss"])
+    store.close()
 
 
 def test_nan_in_float_data_is_rejected_before_training():

@@ -75,7 +75,7 @@ def test_checkpoint_written_with_patches_restores_under_xla(tmp_path):
     store.save(1, written, [{"epoch": 1}])
     store.close()
     other = create_train_state(CNN(conv_implementation="xla"), optax.adam(1e-3), x[:1], seed=2)
-    store = CheckpointStore(tmp_path / "ck", description={"model": "cnn"})
+    store = CheckpointStore(tmp_path / "ck", description={"model": "cnn"}, resume=True)
     restored, epoch, history = store.restore(other)
     store.close()
     assert epoch == 1 and history == [{"epoch": 1}]

@@ -13,6 +13,8 @@ import pathlib
 import socket
 import sys
 import threading
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -82,44 +84,57 @@ def check_images_and_labels(images: np.ndarray, labels: np.ndarray, num_classes:
         raise InputError(f"{what}: labels must lie in [0, {num_classes}), got values from {low} to {high}")
 
 
+def _check_request(name: str, source: str, data_dir) -> None:
+    if name not in DATASETS:
+        raise InputError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
+    if source not in SOURCES:
+        raise InputError(f"unknown source {source!r}: expected one of {', '.join(SOURCES)}")
+    if data_dir is not None and not pathlib.Path(data_dir).is_dir():
+        raise InputError(f"data dir {str(data_dir)!r} does not exist or is not a directory")
+    if data_dir is not None and source == "embedded":
+        raise InputError(f"--source embedded reads the digits shipped with jaxhw and no --data-dir (got {data_dir})")
+
+
+def resolve_source(name: str, source: str = "auto", data_dir=None) -> str:
+    """The one source both splits are read from: ``source`` itself, or for "auto" the first that holds the whole
+    data set: a prepared tfds dataset, the IDX files, the embedded digits (MNIST only). A given ``data_dir``
+    must hold the whole data set itself: there is no fallback to another source then."""
+    _check_request(name, source, data_dir)
+    if source != "auto":
+        return source
+    if data_dir is not None:
+        if all(_idx_dir_holds(data_dir, split) for split in SPLITS):
+            return "idx"
+        if _tfds_prepared(name, data_dir):
+            return "tfds"
+        missing = [f"{stem}[.gz]" for split in SPLITS for stem in IDX_FILES[split] if _idx_path(data_dir, stem) is None]
+        raise InputError(f"data dir {data_dir} does not hold the whole of {name}: no prepared tfds dataset, and "
+                         f"of its IDX files {', '.join(missing)} are missing. " + _how_to_provide(name))
+    if _tfds_prepared(name, None):
+        return "tfds"
+    if all(find_idx_dir(name, split) is not None for split in SPLITS):
+        return "idx"
+    if name == "mnist":
+        return "embedded"
+    raise InputError(f"no source holds {name}: tried tfds (no prepared dataset found), idx (no IDX files in "
+                     f"{', '.join(KNOWN_IDX_DIRS[name])}); only MNIST is embedded. " + _how_to_provide(name))
+
+
 def load_images(name: str = "mnist", split: str = "train", source: str = "auto",
                 data_dir: str | os.PathLike | None = None, verbose: bool = False) -> ImageDataset:
     """Load one split of MNIST or Fashion-MNIST.
 
     source: "tfds" (a prepared tensorflow-datasets dataset, read without TensorFlow), "idx" (a directory
     of the four standard IDX files, .gz or not), "embedded" (5,000 real MNIST digits shipped with jaxhw:
-    4,000 train, 1,000 test) or "auto" (prepared tfds data, else IDX files, else embedded for mnist).
+    4,000 train, 1,000 test) or "auto" (see ``resolve_source``).
     """
-    if name not in DATASETS:
-        raise InputError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}: expected one of {', '.join(SPLITS)}")
-    if source not in SOURCES:
-        raise InputError(f"unknown source {source!r}: expected one of {', '.join(SOURCES)}")
-    if data_dir is not None and not pathlib.Path(data_dir).is_dir():
-        raise InputError(f"data dir {str(data_dir)!r} does not exist or is not a directory")
-    if source == "auto":
-        dataset = _load_auto(name, split, data_dir)
-        if verbose:
-            print(f"jaxhw: {name} {split} from {dataset.source}", file=sys.stderr)
-        return dataset
-    return _LOADERS[source](name, split, data_dir)
-
-
-def _load_auto(name: str, split: str, data_dir) -> ImageDataset:
-    tried = []
-    tfds_dir = None if data_dir is not None and _idx_dir_holds(data_dir, split) else data_dir
-    if _tfds_prepared(name, tfds_dir):
-        return load_tfds(name, split, tfds_dir)
-    tried.append("tfds (no prepared dataset found)")
-    idx_dir = find_idx_dir(name, split, data_dir)
-    if idx_dir is not None:
-        return load_idx(name, split, idx_dir)
-    tried.append(f"idx (no IDX files in {data_dir or ', '.join(KNOWN_IDX_DIRS[name]) or 'any known directory'})")
-    if name == "mnist":
-        return load_embedded(name, split)
-    tried.append("embedded (only MNIST is embedded)")
-    raise InputError(f"no source holds {name} {split}: tried {'; '.join(tried)}. " + _how_to_provide(name))
+    chosen = resolve_source(name, source, data_dir)
+    dataset = _LOADERS[chosen](name, split, data_dir)
+    if verbose and source == "auto":
+        print(f"jaxhw: {name} {split} from {dataset.source}", file=sys.stderr)
+    return dataset
 
 
 def _how_to_provide(name: str) -> str:
@@ -159,8 +174,8 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     try:
         with opener(path, "rb") as f:
             raw = f.read()
-    except (OSError, EOFError) as e:
-        raise InputError(f"{path}: cannot read IDX file ({e})") from None
+    except (OSError, EOFError, zlib.error) as e:  # gzip's BadGzipFile is an OSError, a bad deflate stream not
+        raise InputError(f"{path}: cannot read IDX file ({type(e).__name__}: {e})") from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise InputError(f"{path}: not an IDX file (expected magic bytes 00 00, got {raw[:2].hex() or 'nothing'})")
     dtype_code, ndim = raw[2], raw[3]
@@ -202,8 +217,12 @@ def load_embedded(name: str = "mnist", split: str = "train", data_dir=None) -> I
     """The real MNIST subset shipped inside jaxhw: 4,000 train and 1,000 test digits, balanced by class."""
     if name != "mnist":
         raise InputError(f"only mnist is embedded, not {name!r}: use --source idx or tfds for {name}")
-    with np.load(EMBEDDED_PATH) as archive:
-        images, labels = archive[f"{split}_images"], archive[f"{split}_labels"]
+    try:
+        with np.load(EMBEDDED_PATH) as archive:
+            images, labels = archive[f"{split}_images"], archive[f"{split}_labels"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise InputError(f"the embedded digits {EMBEDDED_PATH} are unreadable ({type(e).__name__}: {e}); "
+                         "reinstall jaxhw or rebuild them with python -m jaxhw.data.make_embedded") from None
     return ImageDataset(images, labels, DATASETS[name], "embedded:mnist_5k", name, split)
 
 
@@ -283,7 +302,10 @@ _LOADERS = {"tfds": load_tfds, "idx": load_idx, "embedded": load_embedded}
 
 def load_train_test(name: str = "mnist", source: str = "auto", data_dir=None,
                     verbose: bool = False) -> tuple[ImageDataset, ImageDataset]:
-    """Both splits of a data set from the same source."""
-    train = load_images(name, "train", source, data_dir, verbose=verbose)
-    test = load_images(name, "test", source, data_dir)
+    """Both splits of a data set, from one source (never the training split from one and the test split from
+    another)."""
+    chosen = resolve_source(name, source, data_dir)
+    train, test = (_LOADERS[chosen](name, split, data_dir) for split in SPLITS)
+    if verbose and source == "auto":
+        print(f"jaxhw: {name} from {train.source}", file=sys.stderr)
     return train, test

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import zipfile
+import zlib
 from typing import Callable
 
 import numpy as np
@@ -190,9 +192,13 @@ def load_vowels(num_train: int | None = None, num_test: int | None = None, seed:
     """JapaneseVowels from the shipped ``.npz``: standardised per feature (training statistics), padded to 50."""
     if not path.exists():
         raise InputError(f"{path} is missing: rebuild it with python -m jaxhw.data.make_vowels")
-    with np.load(path) as data:
-        stored = {key: data[key] for key in data.files}
-    train_frames = stored["train_values"]
+    try:
+        with np.load(path) as data:
+            stored = {key: data[key] for key in data.files}
+        train_frames = stored["train_values"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise InputError(f"{path} is unreadable ({type(e).__name__}: {e}); rebuild it with "
+                         "python -m jaxhw.data.make_vowels") from None
     mean, std = train_frames.mean(axis=0), train_frames.std(axis=0)
     rng = np.random.default_rng(seed)
     splits = []

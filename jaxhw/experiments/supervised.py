@@ -14,6 +14,7 @@ import flax.linen as nn
 import jax
 import optax
 
+from jaxhw.common import fingerprint
 from jaxhw.configs import SupervisedConfig
 from jaxhw.data.images import ImageDataset, load_train_test
 from jaxhw.training import (
@@ -38,6 +39,7 @@ class SupervisedRun:
     test: ImageDataset
     devices: int
     started: float  # time.perf_counter() when the run began
+    data: dict  # data_description(train, test)
 
     @property
     def parameters(self) -> int:
@@ -46,7 +48,14 @@ class SupervisedRun:
     def data_record(self) -> dict:
         """What metrics.json says about the data and the size of the run."""
         return {"dataset": self.train.name, "data_source": self.train.source, "train_examples": len(self.train),
-                "test_examples": len(self.test)}
+                "test_examples": len(self.test), "data_fingerprint": self.data["fingerprint"]}
+
+
+def data_description(train: ImageDataset, test: ImageDataset) -> dict:
+    """What decides a run's numbers about its data: the data set, the example counts, a fingerprint of every
+    image and label (not where they were read from: the same bytes from tfds or IDX files are the same data)."""
+    return {"name": train.name, "train_examples": len(train), "test_examples": len(test),
+            "fingerprint": fingerprint(train.images, train.labels, test.images, test.labels)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,19 +81,24 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
     resumed by the other.
     """
     started = time.perf_counter()
-    train, test = load_train_test(config.dataset, config.source, config.data_dir, verbose=True)
-    model = build_model(train)
-    objective = objective_for(model)
-    sample = objective.prepare({name: values[:1] for name, values in train.arrays().items()}, None, False)[0]
-    state = create_train_state(model, optax.adam(config.lr), sample, config.seed)
-    description = {"task": task, **config.run_description(), "parameters": parameter_count(state.params)}
-    checkpoints = open_checkpoints(config.checkpoint_dir, config.keep_checkpoints, description, config.resume)
-    devices = jax.device_count() if config.devices is None else config.devices
+    # The checkpoint dir first: a second run on it, or a fresh run into another run's checkpoints, stops here.
+    checkpoints = open_checkpoints(config.checkpoint_dir, config.keep_checkpoints, resume=config.resume,
+                                   overwrite=config.overwrite)
     try:
+        train, test = load_train_test(config.dataset, config.source, config.data_dir, verbose=True)
+        model = build_model(train)
+        objective = objective_for(model)
+        sample = objective.prepare({name: values[:1] for name, values in train.arrays().items()}, None, False)[0]
+        state = create_train_state(model, optax.adam(config.lr), sample, config.seed)
+        data = data_description(train, test)
+        if checkpoints is not None:
+            checkpoints.description = {"task": task, **config.run_description(),
+                                       "parameters": parameter_count(state.params), "data": data}
+        devices = jax.device_count() if config.devices is None else config.devices
         state, history = fit(state, train.arrays(), test.arrays(), epochs=config.epochs,
                              batch_size=config.batch_size, objective=objective, progress=progress, devices=devices,
                              checkpoints=checkpoints, resume=config.resume)
     finally:
         if checkpoints is not None:
             checkpoints.close()
-    return SupervisedRun(history, state, model, objective, train, test, devices, started)
+    return SupervisedRun(history, state, model, objective, train, test, devices, started, data)

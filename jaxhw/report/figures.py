@@ -6,7 +6,7 @@ import pathlib
 
 import matplotlib
 
-from jaxhw.common import write_bytes
+from jaxhw.files import write_bytes
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

@@ -9,11 +9,11 @@ import pathlib
 
 import numpy as np
 
-from jaxhw.common import write_json, write_text
 from jaxhw.experiments.autoencoding import AutoencoderRun
 from jaxhw.experiments.classification import ClassificationRun
 from jaxhw.experiments.gradients import LOSS_TITLES, LOSSES
 from jaxhw.experiments.timeseries import SOLVED
+from jaxhw.files import write_json, write_text
 from jaxhw.homework import HomeworkResults
 from jaxhw.report import figures
 from jaxhw.report.contents import build_document

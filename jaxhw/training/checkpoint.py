@@ -1,18 +1,34 @@
-"""Checkpoints of the whole TrainState with orbax: written atomically at each epoch end, the last K kept.
+"""Checkpoints of the whole TrainState with orbax that prove themselves: written atomically at each epoch end,
+the last K kept, each with a checksum of its arrays and the description of its run.
 
 A checkpoint holds params, batch_stats, optimizer state, step and the PRNG key (the data order of every
 epoch is drawn from that key and the epoch number, so the epoch number is the data-order position), plus
-the history so far and a description of the run, used to refuse a checkpoint of another model or shape.
+the history so far, the run's description and a BLAKE2b checksum of every saved array.
+
+``--resume`` takes the newest checkpoint that restores, carries its own epoch and matches its checksum; newer
+ones that do not (truncated or garbled files, missing metadata, an empty or renamed step folder, flipped
+bits) are moved into ``unusable/`` inside the directory, never deleted, and named in one line. A checkpoint
+of a different run (its description differs) is refused with the fields that differ. A fresh run into a
+directory that already holds checkpoints is refused unless it resumes or overwrites them. The directory is
+locked (jaxhw.files.FolderLock) while the store is open.
 """
 from __future__ import annotations
 
+import hashlib
 import pathlib
+import shutil
+import sys
+from typing import Any, Callable
 
 import jax
 import numpy as np
+import orbax.checkpoint as ocp
 
-from jaxhw.errors import InputError
+from jaxhw.errors import InputError, ResourceError
+from jaxhw.files import FolderLock, resource_error
 from jaxhw.training.state import TrainState
+
+UNUSABLE = "unusable"
 
 
 def _arrays(state: TrainState) -> dict:
@@ -21,70 +37,187 @@ def _arrays(state: TrainState) -> dict:
             "opt_state": state.opt_state, "rng": jax.random.key_data(state.rng)}
 
 
+def checksum(tree: Any) -> str:
+    """BLAKE2b of every array in a pytree: its path, dtype, shape and bytes, in path order."""
+    digest = hashlib.blake2b(digest_size=16)
+    for path, leaf in jax.tree_util.tree_leaves_with_path(jax.device_get(tree)):
+        value = np.ascontiguousarray(np.asarray(leaf))
+        digest.update(f"{jax.tree_util.keystr(path)}|{value.dtype}|{value.shape}|".encode())
+        digest.update(value.tobytes())
+    return digest.hexdigest()
+
+
+def flatten(description: dict, prefix: str = "") -> dict:
+    """{"data": {"fingerprint": x}} -> {"data.fingerprint": x}."""
+    flat = {}
+    for key, value in description.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def differences(saved: dict, now: dict) -> list[str]:
+    """'field was X, now Y' for every field in which two run descriptions differ."""
+    old, new = flatten(saved), flatten(now)
+    return [f"{key} was {old.get(key)!r}, now {new.get(key)!r}" for key in sorted(old.keys() | new.keys())
+            if old.get(key) != new.get(key)]
+
+
+class Unusable(Exception):
+    """A checkpoint that cannot be trusted; the message says why in a few words."""
+
+
 class CheckpointStore:
-    """Epoch-end checkpoints of one run in ``directory``; ``keep`` newest are kept."""
+    """Epoch-end checkpoints of one run in ``directory``; the ``keep`` newest are kept.
 
-    def __init__(self, directory: str | pathlib.Path, keep: int = 3, description: dict | None = None):
-        import orbax.checkpoint as ocp  # imported only when checkpoints are used
+    ``resume=False`` refuses a directory that holds checkpoints (``overwrite=True`` deletes them first).
+    ``log`` receives the one-line notes (checkpoints set aside, a lock taken over).
+    """
 
+    def __init__(self, directory: str | pathlib.Path, keep: int = 3, description: dict | None = None, *,
+                 resume: bool = False, overwrite: bool = False, log: Callable[[str], None] | None = None):
         if keep < 1:
             raise InputError(f"keep must be at least 1 checkpoint, got {keep}")
         self.directory = pathlib.Path(directory).absolute()
         if self.directory.exists() and not self.directory.is_dir():
             raise InputError(f"checkpoint dir {str(directory)!r} exists and is not a directory")
         self.description = dict(description or {})
-        self._ocp = ocp
-        options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False, create=True)
+        self.keep = keep
+        self.log = log or (lambda line: print(f"jaxhw: {line}", file=sys.stderr))
+        self.lock = FolderLock(self.directory, "checkpoint dir").acquire()
+        if self.lock.note:
+            self.log(self.lock.note)
         try:
-            self.manager = ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
-        except OSError as e:
-            raise InputError(f"checkpoint dir {str(directory)!r} is not usable: {e}") from None
+            self.manager = self._open_manager()
+            existing = self.steps()
+            if existing and not resume:
+                if not overwrite:
+                    raise InputError(f"checkpoint dir {self.directory} already holds checkpoints (epochs "
+                                     f"{', '.join(map(str, existing))}): use --resume to continue that run, "
+                                     "--overwrite to replace them, or another --checkpoint-dir")
+                self.manager.close()
+                for step in existing:
+                    shutil.rmtree(self.directory / str(step))
+                self.manager = self._open_manager()
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _open_manager(self):
+        options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, enable_async_checkpointing=False, create=True)
+        try:
+            return ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+        except OSError as error:
+            raise resource_error(error, self.directory, "cannot use checkpoint dir") from None
+
+    def steps(self) -> list[int]:
+        """The epochs of the checkpoint folders in the directory, oldest first (not yet verified)."""
+        return sorted(self.manager.all_steps())
 
     def latest_epoch(self) -> int | None:
-        """The epoch of the newest complete checkpoint, or None."""
-        return self.manager.latest_step()
+        """The newest epoch saved, or None (not verified: see ``resume``)."""
+        steps = self.steps()
+        return steps[-1] if steps else None
 
     def save(self, epoch: int, state: TrainState, history: list[dict]) -> None:
         """Save the state after ``epoch`` epochs (atomic: written to a temporary folder, then renamed)."""
-        args = self._ocp.args
-        self.manager.save(epoch, args=args.Composite(
-            state=args.StandardSave(_arrays(state)),
-            meta=args.JsonSave({"epoch": epoch, "history": history, "description": self.description})))
-        self.manager.wait_until_finished()
+        arrays = _arrays(state)
+        meta = {"epoch": epoch, "history": history, "description": self.description, "checksum": checksum(arrays)}
+        try:
+            self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(arrays),
+                                                             meta=ocp.args.JsonSave(meta)))
+            self.manager.wait_until_finished()
+        except OSError as error:
+            raise resource_error(error, self.directory, f"cannot save the checkpoint of epoch {epoch} in") from None
+        except Exception as error:  # orbax and tensorstore wrap the OSError of a full disk in their own types
+            if "No space left" in str(error) or "ENOSPC" in str(error):
+                raise ResourceError(f"cannot save the checkpoint of epoch {epoch} in {self.directory}: no space "
+                                    "left on the device") from None
+            raise
+
+    def _verified(self, step: int, like: TrainState) -> tuple[TrainState, list[dict]]:
+        """The checkpoint of ``step`` restored and verified, or Unusable (or InputError for another run)."""
+        try:
+            meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
+        except Exception as error:  # a missing or garbled metadata file, an empty folder
+            raise Unusable(f"no readable metadata ({type(error).__name__})") from None
+        if not isinstance(meta, dict) or "checksum" not in meta:
+            raise Unusable("its metadata has no epoch or checksum")
+        if meta.get("epoch") != step:
+            raise Unusable(f"its metadata says epoch {meta.get('epoch')}, not {step} (a renamed folder)")
+        found = differences(meta.get("description", {}), self.description)
+        if found:
+            raise InputError(f"checkpoint in {self.directory} is from a different run: " + ", ".join(found))
+        target = jax.tree_util.tree_map(
+            lambda a: jax.ShapeDtypeStruct(np.shape(a), a.dtype, sharding=getattr(a, "sharding", None)),
+            _arrays(like))
+        try:
+            arrays = self.manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
+            arrays = arrays["state"]
+        except Exception as error:  # truncated or garbled array files
+            raise Unusable(f"its arrays do not restore ({type(error).__name__})") from None
+        if checksum(arrays) != meta["checksum"]:
+            raise Unusable("checksum mismatch")
+        state = like.replace(step=arrays["step"], params=arrays["params"], batch_stats=arrays["batch_stats"],
+                             opt_state=arrays["opt_state"], rng=jax.random.wrap_key_data(arrays["rng"]))
+        return state, meta["history"]
+
+    def resume(self, like: TrainState) -> tuple[TrainState, int, list[dict]] | None:
+        """The newest verified checkpoint as (state shaped like ``like``, epoch, history); None when the
+        directory holds no checkpoint. Newer unusable ones are set aside and named."""
+        steps = self.steps()
+        if not steps:
+            return None
+        unusable = []
+        for step in reversed(steps):
+            try:
+                state, history = self._verified(step, like)
+            except Unusable as reason:
+                unusable.append((step, str(reason)))
+                continue
+            self._set_aside(unusable)
+            return state, step, history
+        self._set_aside(unusable)
+        raise InputError(f"--resume: no usable checkpoint in {self.directory}: "
+                         + "; ".join(f"epoch {step}: {reason}" for step, reason in unusable)
+                         + f" (moved to {self.directory / UNUSABLE})")
 
     def restore(self, like: TrainState) -> tuple[TrainState, int, list[dict]]:
-        """The newest checkpoint as a TrainState shaped like ``like``, its epoch and its history."""
-        epoch = self.latest_epoch()
-        if epoch is None:
+        """Like ``resume``, but a directory without checkpoints is an error."""
+        restored = self.resume(like)
+        if restored is None:
             raise InputError(f"--resume: no checkpoint in {self.directory}")
-        args = self._ocp.args
-        meta = self.manager.restore(epoch, args=args.Composite(meta=args.JsonRestore()))["meta"]
-        saved = meta.get("description", {})
-        differences = {k: (saved.get(k), v) for k, v in self.description.items() if saved.get(k) != v}
-        if differences:
-            raise InputError(f"checkpoint in {self.directory} is from a different run: " + ", ".join(
-                f"{k} was {old!r}, now {new!r}" for k, (old, new) in differences.items()))
-        target = jax.tree_util.tree_map(
-            lambda a: jax.ShapeDtypeStruct(np.shape(a), np.asarray(a).dtype if not hasattr(a, "dtype") else a.dtype,
-                                           sharding=getattr(a, "sharding", None)), _arrays(like))
-        try:
-            restored = self.manager.restore(epoch, args=args.Composite(state=args.StandardRestore(target)))["state"]
-        except (ValueError, KeyError, TypeError) as e:
-            raise InputError(f"checkpoint in {self.directory} does not fit this model's shapes: "
-                             f"{str(e).splitlines()[0][:300]}") from None
-        state = like.replace(step=restored["step"], params=restored["params"], batch_stats=restored["batch_stats"],
-                             opt_state=restored["opt_state"], rng=jax.random.wrap_key_data(restored["rng"]))
-        return state, epoch, meta["history"]
+        return restored
+
+    def _set_aside(self, unusable: list[tuple[int, str]]) -> None:
+        """Move unusable checkpoint folders into ``unusable/`` (never deleted) and say so in one line."""
+        if not unusable:
+            return
+        self.manager.close()
+        aside = self.directory / UNUSABLE
+        aside.mkdir(exist_ok=True)
+        for step, _ in unusable:
+            destination, copy = aside / str(step), 1
+            while destination.exists():
+                copy += 1
+                destination = aside / f"{step}-{copy}"
+            shutil.move(str(self.directory / str(step)), str(destination))
+        self.manager = self._open_manager()
+        self.log(f"skipped unusable checkpoints in {self.directory} and moved them to {aside}: "
+                 + "; ".join(f"epoch {step} ({reason})" for step, reason in unusable))
 
     def close(self) -> None:
         self.manager.close()
+        self.lock.release()
 
 
-def open_checkpoints(directory, keep: int = 3, description: dict | None = None,
-                     resume: bool = False) -> CheckpointStore | None:
+def open_checkpoints(directory, keep: int = 3, description: dict | None = None, resume: bool = False,
+                     overwrite: bool = False) -> CheckpointStore | None:
     """The run's CheckpointStore, or None when no directory is given (resuming then is an error)."""
     if directory is None:
         if resume:
             raise InputError("--resume needs --checkpoint-dir")
         return None
-    return CheckpointStore(directory, keep, description)
+    return CheckpointStore(directory, keep, description, resume=resume, overwrite=overwrite)

@@ -72,8 +72,12 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
     if resume:
         if checkpoints is None:
             raise InputError("--resume needs --checkpoint-dir")
-        if checkpoints.latest_epoch() is not None:
-            state, start_epoch, history = checkpoints.restore(state)
+        restored = checkpoints.resume(state)
+        if restored is not None:
+            state, start_epoch, history = restored
+        if start_epoch > epochs:
+            raise InputError(f"--epochs {epochs} is below the epoch of the checkpoint resumed from ({start_epoch} "
+                             f"in {checkpoints.directory}): ask for at least {start_epoch} epochs")
     if mesh is not None:
         state = replicate(state, mesh)
     train_device = to_device(train_data, mesh)

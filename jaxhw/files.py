@@ -1,0 +1,266 @@
+"""Writing without losing or misdescribing anything: atomic files, strict JSON, a lock that makes a run the
+only owner of its folders, and multi-file outputs built aside and swapped in whole.
+
+- ``write_bytes``/``write_text``/``write_json``: a temporary file of a unique name in the same folder,
+  flushed to disk, then renamed over the target. A crash leaves the old file or the new one.
+- ``write_json`` writes strict JSON: a non-finite number becomes null, and a sibling field
+  ``<key>_nonfinite`` says what it was ("nan", "inf", "-inf"), so browsers and jq can parse every file.
+- ``FolderLock``: while a run lives it holds an exclusive lock (``fcntl.flock``) on ``.NAME.lock`` beside
+  each folder it writes; a second run meets it at once. The lock file names the holder (pid, host); the
+  operating system releases the lock of a process that dies, and the next run says it took it over.
+- ``StagedFolder``: the output is built in ``.NAME.staging`` beside ``NAME``, then swapped in (the old folder
+  renamed to ``.NAME.old``, the new one renamed in, the old one removed). ``recover`` finishes or rolls back
+  a swap that a kill interrupted, so a kill or a full disk leaves the previous output exactly as it was.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import math
+import os
+import pathlib
+import shutil
+import socket
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from jaxhw.errors import InputError, ResourceError
+
+OUTPUT_MARKER = ".jaxhw-output"  # in every folder jaxhw builds: it may be replaced whole
+COMPLETE_MARKER = ".complete"  # in a staging folder once every file of it is written
+RESOURCE_ERRORS = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+                   errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+                   errno.EROFS: "read-only file system"}
+
+
+def resource_error(error: OSError, path: pathlib.Path | str, doing: str) -> Exception:
+    """A one-line ResourceError for a full disk, a quota or a permission, naming the path; other errors as
+    they are."""
+    reason = RESOURCE_ERRORS.get(error.errno)
+    if reason is None:
+        return error
+    return ResourceError(f"{doing} {path}: {reason}")
+
+
+def _fsync_folder(folder: pathlib.Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def write_bytes(path: pathlib.Path, data: bytes) -> pathlib.Path:
+    """Write a file atomically (see the module docstring); a full disk or a refused write is a ResourceError
+    naming the path, and leaves the old file and no temporary behind."""
+    path = pathlib.Path(path)
+    temporary = None
+    try:
+        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        raise resource_error(error, path, "cannot write") from None
+    finally:
+        if temporary is not None and os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+def write_text(path: pathlib.Path, text: str) -> pathlib.Path:
+    """Write UTF-8 text atomically (see ``write_bytes``)."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def strict(value: Any) -> Any:
+    """A JSON-ready copy holding only finite numbers: NaN and infinities become null, and each dict gains a
+    ``<key>_nonfinite`` field beside a key whose value held any: the kind ("nan", "inf", "-inf") for a
+    number, or {position: kind} for a list or a nested object."""
+    cleaned, _ = _strict(value)
+    return cleaned
+
+
+def _kind(number: float) -> str:
+    return "nan" if math.isnan(number) else ("inf" if number > 0 else "-inf")
+
+
+def _strict(value: Any) -> tuple[Any, Any]:
+    """(cleaned value, what was non-finite in it or None)."""
+    if isinstance(value, dict):
+        cleaned, found = {}, {}
+        for key, item in value.items():
+            cleaned[str(key)], bad = _strict(item)
+            if bad is not None:
+                cleaned[f"{key}_nonfinite"] = bad
+                found[str(key)] = bad
+        return cleaned, (found or None)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        pairs = [_strict(item) for item in (value.tolist() if isinstance(value, np.ndarray) else value)]
+        found = {str(i): bad for i, (_, bad) in enumerate(pairs) if bad is not None}
+        return [item for item, _ in pairs], (found or None)
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None, _kind(value)
+    if isinstance(value, pathlib.PurePath):
+        return str(value), None
+    return value, None
+
+
+def json_text(data: Any) -> str:
+    """Strict JSON text (see ``strict``); no NaN or Infinity literal can appear."""
+    return json.dumps(strict(data), indent=2, allow_nan=False) + "\n"
+
+
+def write_json(path: pathlib.Path, data: Any) -> pathlib.Path:
+    """Write strict JSON atomically."""
+    return write_text(path, json_text(data))
+
+
+# ------------------------------------------------------------------------------------------------ locks
+
+
+def lock_path(folder: pathlib.Path) -> pathlib.Path:
+    """Where the lock of a folder lives: ``.NAME.lock`` beside it (so swapping the folder keeps the lock)."""
+    folder = pathlib.Path(folder).absolute()
+    return folder.parent / f".{folder.name}.lock"
+
+
+class FolderLock:
+    """An exclusive lock on a folder for as long as a run lives (see the module docstring)."""
+
+    def __init__(self, folder: pathlib.Path, what: str):
+        self.folder, self.what, self.path = pathlib.Path(folder), what, lock_path(folder)
+        self.descriptor: int | None = None
+        self.note = ""  # set when the lock of a process that died was taken over
+
+    def acquire(self) -> "FolderLock":
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            raise InputError(f"{self.what} {self.folder}: cannot create its lock {self.path}: "
+                             f"{error.strerror}") from None
+        try:
+            fcntl.flock(self.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = self._holder()
+            os.close(self.descriptor)
+            self.descriptor = None
+            raise InputError(f"{self.what} {self.folder} is in use by another jaxhw run ({holder}); wait for it "
+                             "to finish or choose another folder") from None
+        previous = self._holder()
+        if previous:
+            self.note = f"took over the lock of {self.folder} left by {previous}, which is no longer running"
+        os.ftruncate(self.descriptor, 0)
+        os.pwrite(self.descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                               "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+        return self
+
+    def _holder(self) -> str:
+        try:
+            record = json.loads(self.path.read_text() or "{}")
+        except (OSError, ValueError):
+            return ""
+        if not record:
+            return ""
+        return f"pid {record.get('pid')} on {record.get('host')} since {record.get('since')}"
+
+    def release(self) -> None:
+        """Unlock and leave an empty lock file (the next holder finds no one to take over from)."""
+        if self.descriptor is None:
+            return
+        os.ftruncate(self.descriptor, 0)
+        fcntl.flock(self.descriptor, fcntl.LOCK_UN)
+        os.close(self.descriptor)
+        self.descriptor = None
+
+    def __enter__(self) -> "FolderLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+# ------------------------------------------------------------------------------------------------ folders
+
+
+class StagedFolder:
+    """A multi-file output built in ``.NAME.staging`` and swapped in whole (see the module docstring).
+
+    ``with StagedFolder(target) as folder: write into folder`` swaps on success; on any exception the
+    staging folder is removed and the target is left as it was.
+    """
+
+    def __init__(self, target: pathlib.Path):
+        self.target = pathlib.Path(target).absolute()
+        self.staging = self.target.parent / f".{self.target.name}.staging"
+        self.old = self.target.parent / f".{self.target.name}.old"
+
+    def recover(self) -> str:
+        """Finish or roll back a swap a kill interrupted, and drop an unfinished build; say what was done."""
+        done = ""
+        if self.old.exists():
+            if self.target.exists():
+                shutil.rmtree(self.old)
+                done = f"removed the previous output {self.old} that an interrupted run left"
+            elif (self.staging / COMPLETE_MARKER).exists():
+                os.replace(self.staging, self.target)
+                shutil.rmtree(self.old)
+                done = f"finished swapping in the output of an interrupted run at {self.target}"
+            else:
+                os.replace(self.old, self.target)
+                done = f"restored {self.target} from an interrupted swap"
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+            done = done or f"removed the unfinished output {self.staging} of an interrupted run"
+        return done
+
+    def check_replaceable(self) -> None:
+        """InputError unless the target is missing, empty, or a folder jaxhw built (it is replaced whole)."""
+        if not self.target.exists():
+            return
+        if not self.target.is_dir():
+            raise InputError(f"output directory {self.target} exists and is not a directory")
+        if any(self.target.iterdir()) and not (self.target / OUTPUT_MARKER).exists():
+            raise InputError(f"output directory {self.target} holds files jaxhw did not write; jaxhw replaces its "
+                             "output folder whole, so choose a new or empty folder")
+
+    def __enter__(self) -> pathlib.Path:
+        self.recover()
+        self.check_replaceable()
+        try:
+            self.staging.mkdir(parents=True)
+            (self.staging / OUTPUT_MARKER).write_text("a folder jaxhw built and may replace whole\n")
+        except OSError as error:
+            raise resource_error(error, self.staging, "cannot create") from None
+        return self.staging
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is not None:
+            shutil.rmtree(self.staging, ignore_errors=True)
+            return
+        try:
+            write_bytes(self.staging / COMPLETE_MARKER, b"")
+            _fsync_folder(self.staging)
+            if self.target.exists():
+                os.replace(self.target, self.old)
+            os.replace(self.staging, self.target)
+            _fsync_folder(self.target.parent)
+        except (OSError, ResourceError) as error:
+            if self.old.exists() and not self.target.exists():
+                os.replace(self.old, self.target)
+            shutil.rmtree(self.staging, ignore_errors=True)
+            if isinstance(error, OSError):
+                raise resource_error(error, self.target, "cannot swap in") from None
+            raise
+        (self.target / COMPLETE_MARKER).unlink(missing_ok=True)
+        if self.old.exists():
+            shutil.rmtree(self.old)
