@@ -25,10 +25,11 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxhw.errors import InputError, ResourceError
-from jaxhw.files import FolderLock, resource_error
+from jaxhw.files import RESOURCE_ERRORS, FolderLock, resource_error
 from jaxhw.training.state import TrainState
 
 UNUSABLE = "unusable"
+CHECKPOINT_MARGIN = 256 * 1024  # bytes of metadata and file-system overhead beside a checkpoint's arrays
 
 
 def _arrays(state: TrainState) -> dict:
@@ -125,13 +126,22 @@ class CheckpointStore:
         """Save the state after ``epoch`` epochs (atomic: written to a temporary folder, then renamed)."""
         arrays = _arrays(state)
         meta = {"epoch": epoch, "history": history, "description": self.description, "checksum": checksum(arrays)}
+        # Checked first: orbax's own failure on a full disk is dozens of lines from its writer threads.
+        needed = sum(np.dtype(leaf.dtype).itemsize * int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(arrays))
+        free = shutil.disk_usage(self.directory).free
+        if needed + CHECKPOINT_MARGIN > free:
+            raise ResourceError(f"cannot save the checkpoint of epoch {epoch} in {self.directory}: it needs about "
+                                f"{(needed + CHECKPOINT_MARGIN) / 2**20:.1f} MiB and the device has "
+                                f"{free / 2**20:.1f} MiB free")
         try:
             self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(arrays),
                                                              meta=ocp.args.JsonSave(meta)))
             self.manager.wait_until_finished()
-        except OSError as error:
-            raise resource_error(error, self.directory, f"cannot save the checkpoint of epoch {epoch} in") from None
         except Exception as error:  # orbax and tensorstore wrap the OSError of a full disk in their own types
+            for partial in self.directory.glob(f"{epoch}.orbax-checkpoint-tmp*"):  # never a half checkpoint
+                shutil.rmtree(partial, ignore_errors=True)
+            if isinstance(error, OSError) and error.errno in RESOURCE_ERRORS:
+                raise resource_error(error, self.directory, f"cannot save the checkpoint of epoch {epoch} in") from None
             if "No space left" in str(error) or "ENOSPC" in str(error):
                 raise ResourceError(f"cannot save the checkpoint of epoch {epoch} in {self.directory}: no space "
                                     "left on the device") from None

@@ -1,0 +1,444 @@
+"""Faults a careful user meets: corrupt checkpoints, full disks, concurrent runs, signals, kills and absurd
+arguments. Each either succeeds with the right result or ends with one clear line and a non-zero exit, with
+nothing lost and nothing half-written. In-process through the CLIs' main(argv) where it can; real processes
+for signals, kills and locks; full disks on a small tmpfs (skipped only where mounting is refused, never
+when CI is set)."""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from jaxhw import files
+from jaxhw.autoencode import main as autoencode
+from jaxhw.classify import main as classify
+from jaxhw.data import images
+from jaxhw.errors import InputError
+from jaxhw.gradients import main as gradients
+from jaxhw.gradients import parse_args as gradient_args
+from jaxhw.timeseries import main as timeseries
+
+TIMINGS = {"seconds", "seconds_per_epoch", "first_epoch_seconds", "total_seconds"}
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> str:
+    """One compilation cache for the module: after the first run, every run of the same model compiles nothing."""
+    return str(tmp_path_factory.mktemp("compile-cache"))
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """Mount a tmpfs of the given size in KiB and return its folder; unmounted afterwards."""
+    mounted = []
+
+    def mount(kib: int) -> pathlib.Path:
+        folder = tmp_path / f"disk{len(mounted)}"
+        folder.mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kib}k", "tmpfs", str(folder)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            if os.environ.get("CI"):
+                pytest.fail(f"CI must be able to mount a tmpfs: {result.stderr.strip()}")
+            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def mlp(cache: str, out: pathlib.Path, *args: str) -> list[str]:
+    return ["--source", "embedded", "--batch-size", "512", "--compile-cache", cache, "--out", str(out), *args]
+
+
+def metrics(out: pathlib.Path) -> dict:
+    """metrics.json without what may differ between legs of one run (timings, where checkpoints are kept)."""
+    record = json.loads((out / "metrics.json").read_text())
+    for key in TIMINGS:
+        record.pop(key, None)
+    for key in ("checkpoint_dir", "resume", "overwrite"):
+        record["config"].pop(key)
+    record["epochs"] = [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in record["epochs"]]
+    return record
+
+
+def snapshot(folder: pathlib.Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# ---------------------------------------------------------------------------------------------- checkpoints
+
+
+def test_a_fresh_run_into_another_runs_checkpoints_is_refused_and_overwrite_replaces_them(tmp_path, cache, capsys):
+    ck = str(tmp_path / "ck")
+    assert classify(mlp(cache, tmp_path / "a", "--epochs", "3", "--checkpoint-dir", ck)) == 0
+    before = snapshot(tmp_path / "ck")
+    assert classify(mlp(cache, tmp_path / "b", "--model", "cnn", "--epochs", "1", "--checkpoint-dir", ck)) == 2
+    line = one_error_line(capsys)
+    assert "already holds checkpoints (epochs 1, 2, 3)" in line and "--resume" in line and "--overwrite" in line
+    assert snapshot(tmp_path / "ck") == before and not (tmp_path / "b").exists()
+    assert classify(mlp(cache, tmp_path / "b", "--epochs", "1", "--checkpoint-dir", ck, "--overwrite")) == 0
+    assert sorted(p.name for p in (tmp_path / "ck").iterdir() if p.name.isdigit()) == ["1"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, cache) -> dict:
+    """The metrics of a 3-epoch MLP run without checkpoints: what every resumed run must end with."""
+    out = tmp_path_factory.mktemp("whole") / "out"
+    assert classify(mlp(cache, out, "--epochs", "3")) == 0
+    return metrics(out)
+
+
+def _largest_array_file(step: pathlib.Path) -> pathlib.Path:
+    return max(step.rglob("d/*"), key=lambda p: p.stat().st_size)
+
+
+CORRUPTIONS = {
+    "truncated array file": lambda step: _largest_array_file(step).write_bytes(
+        _largest_array_file(step).read_bytes()[:100]),
+    "garbage array file": lambda step: _largest_array_file(step).write_bytes(
+        os.urandom(_largest_array_file(step).stat().st_size)),
+    "two flipped bytes": lambda step: _flip(_largest_array_file(step)),
+    "deleted metadata": lambda step: (step / "meta" / "metadata").unlink(),
+    "empty newer step folder": lambda step: (step.parent / "7").mkdir(),
+    "renamed step folder": lambda step: step.rename(step.parent / "9"),
+}
+
+
+def _flip(path: pathlib.Path) -> None:
+    data = bytearray(path.read_bytes())
+    for position in (len(data) // 3, len(data) // 2):
+        data[position] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("corruption", list(CORRUPTIONS))
+def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninterrupted_one(
+        corruption, tmp_path, cache, uninterrupted, capsys):
+    ck = tmp_path / "ck"
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
+    CORRUPTIONS[corruption](ck / "2")
+    capsys.readouterr()
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
+    notes = capsys.readouterr().err
+    assert "skipped unusable checkpoints" in notes and "unusable" in notes, notes
+    assert metrics(tmp_path / "out") == uninterrupted
+    assert any((ck / "unusable").iterdir())  # set aside, not deleted
+    assert sorted(p.name for p in ck.iterdir() if p.name.isdigit()) == ["1", "2", "3"]
+
+
+def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_each_field(tmp_path, cache, capsys):
+    ck = str(tmp_path / "ck")
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", ck)) == 0
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", ck, "--resume")) == 2
+    assert "--epochs 1 is below the epoch of the checkpoint resumed from (2" in one_error_line(capsys)
+    # The same command on 100 other digits from IDX files: the data's count and fingerprint differ.
+    idx = tmp_path / "idx"
+    write_idx_dataset(idx, 100)
+    args = ["--source", "idx", "--data-dir", str(idx), "--batch-size", "512", "--compile-cache", cache, "--out",
+            str(tmp_path / "other"), "--epochs", "3", "--checkpoint-dir", ck, "--resume"]
+    assert classify(args) == 2
+    line = one_error_line(capsys)
+    assert "different run" in line and "data.train_examples was 4000, now 100" in line and "data.fingerprint" in line
+    ae = ["--source", "embedded", "--batch-size", "1000", "--compile-cache", cache, "--checkpoint-dir",
+          str(tmp_path / "ae_ck")]
+    assert autoencode(ae + ["--epochs", "1", "--out", str(tmp_path / "ae")]) == 0
+    assert autoencode(ae + ["--epochs", "2", "--out", str(tmp_path / "ae"), "--resume", "--weight-init", "torch"]) == 2
+    assert "weight_init was 'flax', now 'torch'" in one_error_line(capsys)
+
+
+def test_with_no_usable_checkpoint_resume_is_one_line_and_keeps_them_aside(tmp_path, cache, capsys):
+    ck = tmp_path / "ck"
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(ck))) == 0
+    _flip(_largest_array_file(ck / "1"))
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 2
+    line = one_error_line(capsys)
+    # Flipped bytes in a compressed array file fail to decode or decode to other values: either is caught.
+    assert "no usable checkpoint" in line and re.search(r"epoch 1: (checksum mismatch|its arrays do not restore)",
+                                                        line), line
+    assert (ck / "unusable" / "1").is_dir()
+
+
+def test_arrays_that_restore_to_other_values_fail_the_checksum(tmp_path, cache, capsys):
+    """Bit rot that still decodes: the arrays restore, but not to what was saved (simulated by recording
+    another checksum in the metadata, which is what such arrays would be checked against)."""
+    ck = tmp_path / "ck"
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
+    meta_path = ck / "2" / "meta" / "metadata"
+    meta = json.loads(meta_path.read_text())
+    meta["checksum"] = "0" * len(meta["checksum"])
+    meta_path.write_text(json.dumps(meta))
+    capsys.readouterr()
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 0
+    assert "epoch 2 (checksum mismatch)" in capsys.readouterr().err
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["epochs"][-1]["epoch"] == 2
+
+
+# ---------------------------------------------------------------------------------------------- disks
+
+
+def test_a_full_disk_leaves_the_previous_output_exactly_as_it_was(small_disk, tmp_path, cache, capsys):
+    args = ["--source", "embedded", "--epochs", "1", "--batch-size", "1000", "--compile-cache", cache, "--out"]
+    assert autoencode(args + [str(tmp_path / "sized")]) == 0
+    size = sum(len(data) for data in snapshot(tmp_path / "sized").values())
+    disk = small_disk(int(1.5 * size / 1024))  # room for one output of this run, not for two
+    assert autoencode(args + [str(disk / "out")]) == 0
+    before = snapshot(disk / "out")
+    capsys.readouterr()
+    assert autoencode(args + [str(disk / "out")]) == 1
+    line = one_error_line(capsys)
+    assert "no space left on the device" in line and str(disk) in line
+    assert snapshot(disk / "out") == before
+    assert sorted(p.name for p in disk.iterdir()) == [".out.lock", "out"]  # no staging folder, no temp file
+
+
+def test_a_full_checkpoint_disk_is_one_line_and_leaves_no_partial_checkpoint(small_disk, tmp_path, cache, capsys):
+    disk = small_disk(300)  # an MLP checkpoint needs about 0.8 MB
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(disk / "ck"))) == 1
+    assert "cannot save the checkpoint of epoch 1" in one_error_line(capsys)
+    assert list((disk / "ck").iterdir()) == [] and not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+
+
+def test_an_interrupted_swap_is_finished_or_rolled_back_by_the_next_run(tmp_path):
+    target = tmp_path / "out"
+    with files.StagedFolder(target) as folder:
+        (folder / "a.json").write_text("old")
+    staged = files.StagedFolder(target)
+    # Killed between the two renames, the new output complete: the next run finishes the swap.
+    staged.staging.mkdir()
+    (staged.staging / "a.json").write_text("new")
+    (staged.staging / files.OUTPUT_MARKER).write_text("")
+    (staged.staging / files.COMPLETE_MARKER).write_text("")
+    target.rename(staged.old)
+    assert "finished swapping" in staged.recover()
+    assert (target / "a.json").read_text() == "new" and not staged.old.exists() and not staged.staging.exists()
+    # Killed between the two renames with an unfinished build: the next run restores the old output.
+    staged.staging.mkdir()
+    target.rename(staged.old)
+    assert "restored" in staged.recover()
+    assert (target / "a.json").read_text() == "new" and not staged.staging.exists()
+    # A failure while writing leaves the old output and no staging folder.
+    with pytest.raises(RuntimeError), files.StagedFolder(target) as folder:
+        (folder / "a.json").write_text("half")
+        raise RuntimeError("disk on fire")
+    assert (target / "a.json").read_text() == "new" and not staged.staging.exists()
+
+
+def test_a_kill_while_the_output_is_written_leaves_the_previous_one(tmp_path, cache):
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "jaxhw.classify", *mlp(cache, out, "--epochs", "1")]
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    before = snapshot(out)
+    staging = tmp_path / ".out.staging"
+    process = subprocess.Popen(command + ["--seed", "3"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not staging.exists():  # the figure and the JSON are being written into it
+        assert process.poll() is None and time.monotonic() < deadline, "the run ended before writing its output"
+        time.sleep(0.002)
+    process.kill()
+    process.wait()
+    assert snapshot(out) == before
+    assert classify(mlp(cache, out, "--epochs", "1")) == 0  # the next run clears what the kill left
+    assert not staging.exists() and (out / "metrics.json").exists()
+
+
+def test_concurrent_writers_of_one_json_never_show_a_reader_a_partial_file(tmp_path):
+    path = tmp_path / "metrics.json"
+    files.write_json(path, {"writer": -1, "values": list(range(2000))})
+    failures = []
+
+    def write(writer: int) -> None:
+        try:
+            for _ in range(150):
+                files.write_json(path, {"writer": writer, "values": list(range(2000))})
+        except Exception as error:  # noqa: BLE001 - any failure of a writer is the finding
+            failures.append(repr(error))
+
+    writers = [threading.Thread(target=write, args=(w,)) for w in range(2)]
+    for thread in writers:
+        thread.start()
+    reads = 0
+    while any(thread.is_alive() for thread in writers):
+        assert len(json.loads(path.read_text())["values"]) == 2000
+        reads += 1
+    assert failures == [] and reads > 10
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left
+
+
+def test_a_second_run_on_the_same_folders_stops_at_once_naming_the_holder(tmp_path, cache):
+    out, ck = tmp_path / "out", tmp_path / "ck"
+    first = subprocess.Popen([sys.executable, "-m", "jaxhw.classify", *mlp(cache, out, "--epochs", "400",
+                                                                            "--checkpoint-dir", str(ck))],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (ck / "1").is_dir():  # both folders are locked by now
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.01)
+        for args in (mlp(cache, out, "--epochs", "1"),
+                     mlp(cache, tmp_path / "other", "--epochs", "1", "--checkpoint-dir", str(ck), "--resume")):
+            second = subprocess.run([sys.executable, "-m", "jaxhw.classify", *args], capture_output=True, text=True,
+                                    timeout=60)
+            assert second.returncode == 2, second.stderr
+            assert f"is in use by another jaxhw run (pid {first.pid} on" in second.stderr
+            assert "Traceback" not in second.stderr
+    finally:
+        first.kill()
+        first.wait()
+
+
+def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
+    target = tmp_path / "out"
+    files.lock_path(target).write_text(json.dumps({"pid": 999999, "host": "gone", "since": "long ago"}))
+    lock = files.FolderLock(target, "output directory").acquire()
+    assert "left by pid 999999 on gone" in lock.note
+    with pytest.raises(InputError, match="in use by another jaxhw run"):
+        files.FolderLock(target, "output directory").acquire()
+    lock.release()
+    assert files.FolderLock(target, "output directory").acquire().note == ""  # released cleanly: nothing to note
+
+
+@pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_and_sigterm_end_with_one_line_saying_how_to_resume(tmp_path, cache, signal_number, code):
+    out, ck = tmp_path / "out", tmp_path / "ck"
+    process = subprocess.Popen([sys.executable, "-m", "jaxhw.classify",
+                                *mlp(cache, out, "--epochs", "400", "--checkpoint-dir", str(ck))],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (ck / "2").is_dir():
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal_number)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--resume" in errors[0] and str(ck) in errors[0], err
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+
+def write_idx_dataset(folder: pathlib.Path, count: int, splits=("train", "test")) -> None:
+    """``count`` random 28x28 digits per split as the four gzipped IDX files of MNIST."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(count)
+
+    def idx(array: np.ndarray) -> bytes:
+        return bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape) \
+            + array.tobytes()
+
+    for split in splits:
+        image_stem, label_stem = images.IDX_FILES[split]
+        (folder / f"{image_stem}.gz").write_bytes(gzip.compress(idx(rng.integers(0, 256, (count, 28, 28),
+                                                                                  dtype=np.uint8))))
+        (folder / f"{label_stem}.gz").write_bytes(gzip.compress(idx(rng.integers(0, 10, count, dtype=np.uint8))))
+
+
+def test_a_data_dir_must_hold_the_whole_data_set(tmp_path, capsys):
+    write_idx_dataset(tmp_path / "half", 20, splits=("train",))
+    (tmp_path / "empty").mkdir()
+    for folder in ("half", "empty"):
+        assert classify(["--data-dir", str(tmp_path / folder), "--out", str(tmp_path / "o"), "--epochs", "1"]) == 2
+        line = one_error_line(capsys)
+        assert f"data dir {tmp_path / folder} does not hold the whole of mnist" in line
+        assert "t10k-images-idx3-ubyte[.gz]" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_corrupt_archives_and_impossible_sizes_are_one_line(tmp_path, monkeypatch, capsys):
+    write_idx_dataset(tmp_path / "idx", 20)
+    target = tmp_path / "idx" / "train-images-idx3-ubyte.gz"
+    data = bytearray(target.read_bytes())
+    data[40:60] = b"\x00" * 20  # inside the deflate stream: zlib.error, which is not an OSError
+    target.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="train-images-idx3-ubyte.gz: cannot read IDX file"):
+        images.load_images("mnist", "train", "idx", tmp_path / "idx")
+    garbage = tmp_path / "mnist_5k.npz"
+    garbage.write_bytes(os.urandom(4000))
+    monkeypatch.setattr(images, "EMBEDDED_PATH", garbage)
+    with pytest.raises(InputError, match="embedded digits .* are unreadable"):
+        images.load_images("mnist", "train", "embedded")
+    monkeypatch.undo()
+    assert autoencode(["--source", "embedded", "--latent", "2000000000", "--out", str(tmp_path / "o")]) == 1
+    line = one_error_line(capsys)
+    assert "GiB for its parameters" in line and "more than the" in line
+
+
+@pytest.mark.parametrize("main, args, fragment", [
+    (classify, ["--lr", "1e-320"], "expected a positive number between"),
+    (classify, ["--seed", str(2**63)], "seed must lie in [0, 4294967295]"),
+    (classify, ["--seed", "-1"], "seed must lie in [0, 4294967295]"),
+    (timeseries, ["--tasks", ","], "tasks must be a non-empty selection"),
+    (timeseries, ["--seeds", "3", "--seed", str(2**32 - 2)], "seed must lie in [0, 4294967293]"),
+    (gradients, ["--vector", ","], "expected at least one number"),
+    (autoencode, ["--noise", "1e39"], "noise must be a finite number >= 0"),
+])
+def test_numbers_float32_or_the_prng_cannot_hold_and_empty_lists_are_rejected(main, args, fragment, tmp_path,
+                                                                               capsys):
+    try:
+        code = main(args + ["--out", str(tmp_path / "o")])
+    except SystemExit as exit_info:  # argparse's own one-line usage error
+        code = exit_info.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert fragment in err and "Traceback" not in err
+
+
+def test_a_vector_with_a_negative_first_entry_is_read_as_a_vector():
+    args = gradient_args(["--vector", "-0.5,1.5", "--label", "-1,0"])
+    assert args.vector == [-0.5, 1.5] and args.label == [-1.0, 0.0]
+
+
+# ---------------------------------------------------------------------------------------------- JSON
+
+
+def _reject(constant: str):
+    raise ValueError(f"non-standard JSON constant {constant}")
+
+
+def test_every_json_jaxhw_writes_parses_strictly(quick_report, tmp_path, cache):
+    """Browsers and jq reject NaN and Infinity; the report, every command's files and the checkpoints' metadata
+    hold none (the gradient lab's overflow evidence has NaN and inf: they are written as null plus a reason)."""
+    assert gradients(["--epochs", "1", "--train-examples", "64", "--compile-cache", cache,
+                      "--out", str(tmp_path / "grad")]) == 0
+    assert classify(mlp(cache, tmp_path / "cls", "--epochs", "1", "--checkpoint-dir", str(tmp_path / "ck"))) == 0
+    written = [*quick_report.rglob("*.json"), *(tmp_path / "grad").rglob("*.json"), *(tmp_path / "cls").rglob("*.json"),
+               *(tmp_path / "ck").rglob("meta/metadata")]
+    assert len(written) >= 8
+    for path in written:
+        json.loads(path.read_text(), parse_constant=_reject)
+    overflow = json.loads((tmp_path / "grad" / "gradients.json").read_text())["problem_1c"]["overflow"]
+    assert overflow["naive_softmax_then_log"] is None and overflow["naive_softmax_then_log_nonfinite"] == "nan"
+    assert overflow["softmax_then_log"] is None and overflow["softmax_then_log_nonfinite"] == "inf"
+
+
+def test_strict_json_names_every_non_finite_number():
+    assert files.strict({"a": float("nan"), "b": [1.0, float("-inf")], "c": {"d": float("inf")}, "e": 2}) == {
+        "a": None, "a_nonfinite": "nan", "b": [1.0, None], "b_nonfinite": {"1": "-inf"},
+        "c": {"d": None, "d_nonfinite": "inf"}, "c_nonfinite": {"d": "inf"}, "e": 2}
+    assert json.loads(files.json_text({"x": float("nan")}), parse_constant=_reject) == {"x": None, "x_nonfinite": "nan"}
