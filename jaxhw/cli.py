@@ -94,10 +94,13 @@ def add_data_args(parser: argparse.ArgumentParser, config_class: type) -> None:
 
 
 def enable_compilation_cache(path: pathlib.Path | None) -> None:
-    """Turn on JAX's persistent compilation cache, so a second run of a command does not compile again."""
+    """Turn on JAX's persistent compilation cache, so a second run of a command does not compile again; None
+    turns it off (also for a process that had turned it on, as a test session calling several commands does)."""
+    import jax
+
+    jax.config.update("jax_enable_compilation_cache", path is not None)
     if path is None:
         return
-    import jax
 
     try:
         path.mkdir(parents=True, exist_ok=True)

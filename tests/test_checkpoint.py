@@ -19,13 +19,13 @@ from jaxhw.training.checkpoint import CheckpointStore
 from jaxhw.training.fit import TrainingDiverged
 from jaxhw.training.steps import SHUFFLE_STREAM
 
-ARGS = ["--model", "cnn", "--source", "embedded", "--epochs", "5", "--batch-size", "16", "--no-compile-cache"]
+ARGS = ["--model", "cnn", "--source", "embedded", "--epochs", "5", "--batch-size", "64"]
 SAMPLE = np.zeros((1, 28, 28, 1), np.uint8)
 
 
-def classify(*args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "jaxhw.classify", *ARGS, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kwargs)
+def classify(*args, cache, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "jaxhw.classify", *ARGS, "--compile-cache", str(cache), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
 def final_state(directory):
@@ -40,8 +40,13 @@ def final_state(directory):
 
 
 def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
-    whole = classify("--checkpoint-dir", str(tmp_path / "whole"), "--out", str(tmp_path / "whole_out"))
-    killed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "killed_out"))
+    # The uninterrupted run first: the killed and the resumed runs then load its compiled programs from the cache.
+    cache = tmp_path / "cache"
+    whole = classify("--checkpoint-dir", str(tmp_path / "whole"), "--out", str(tmp_path / "whole_out"), cache=cache)
+    _, err = whole.communicate(timeout=600)
+    assert whole.returncode == 0, err[-2000:]
+    killed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "killed_out"),
+                      cache=cache)
     deadline = time.monotonic() + 400
     while not (tmp_path / "killed" / "2").is_dir():  # orbax renames the folder into place once it is complete
         assert killed.poll() is None and time.monotonic() < deadline, killed.communicate()
@@ -52,10 +57,10 @@ def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
     assert not (tmp_path / "killed" / "3").exists()  # it died during epoch 3, before that epoch's checkpoint
     assert not (tmp_path / "killed_out" / "metrics.json").exists()
 
-    resumed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--resume", "--out", str(tmp_path / "killed_out"))
-    for process in (resumed, whole):
-        _, err = process.communicate(timeout=600)
-        assert process.returncode == 0, err[-2000:]
+    resumed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--resume", "--out", str(tmp_path / "killed_out"),
+                       cache=cache)
+    _, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-2000:]
 
     (expected, expected_history), (got, got_history) = final_state(tmp_path / "whole"), final_state(tmp_path / "killed")
     jax.tree_util.tree_map(np.testing.assert_array_equal, expected, got)  # bitwise

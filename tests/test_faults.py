@@ -33,7 +33,8 @@ TIMINGS = {"seconds", "seconds_per_epoch", "first_epoch_seconds", "total_seconds
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory) -> str:
-    """One compilation cache for the module: after the first run, every run of the same model compiles nothing."""
+    """A compilation cache for the commands run as child processes: after the first, a run of the same model
+    compiles nothing. (In this process the cache stays off: it would slow every small compilation after it.)"""
     return str(tmp_path_factory.mktemp("compile-cache"))
 
 
@@ -67,8 +68,10 @@ def one_error_line(capsys) -> str:
     return errors[0]
 
 
-def mlp(cache: str, out: pathlib.Path, *args: str) -> list[str]:
-    return ["--source", "embedded", "--batch-size", "512", "--compile-cache", cache, "--out", str(out), *args]
+def mlp(cache: str | None, out: pathlib.Path, *args: str) -> list[str]:
+    """The arguments of a small MLP run on the embedded digits; ``cache`` None for a run in this process."""
+    compile_cache = ["--compile-cache", cache] if cache else ["--no-compile-cache"]
+    return ["--source", "embedded", "--batch-size", "512", *compile_cache, "--out", str(out), *args]
 
 
 def metrics(out: pathlib.Path) -> dict:
@@ -91,13 +94,13 @@ def snapshot(folder: pathlib.Path) -> dict[str, bytes]:
 
 def test_a_fresh_run_into_another_runs_checkpoints_is_refused_and_overwrite_replaces_them(tmp_path, cache, capsys):
     ck = str(tmp_path / "ck")
-    assert classify(mlp(cache, tmp_path / "a", "--epochs", "3", "--checkpoint-dir", ck)) == 0
+    assert classify(mlp(None, tmp_path / "a", "--epochs", "3", "--checkpoint-dir", ck)) == 0
     before = snapshot(tmp_path / "ck")
-    assert classify(mlp(cache, tmp_path / "b", "--model", "cnn", "--epochs", "1", "--checkpoint-dir", ck)) == 2
+    assert classify(mlp(None, tmp_path / "b", "--model", "cnn", "--epochs", "1", "--checkpoint-dir", ck)) == 2
     line = one_error_line(capsys)
     assert "already holds checkpoints (epochs 1, 2, 3)" in line and "--resume" in line and "--overwrite" in line
     assert snapshot(tmp_path / "ck") == before and not (tmp_path / "b").exists()
-    assert classify(mlp(cache, tmp_path / "b", "--epochs", "1", "--checkpoint-dir", ck, "--overwrite")) == 0
+    assert classify(mlp(None, tmp_path / "b", "--epochs", "1", "--checkpoint-dir", ck, "--overwrite")) == 0
     assert sorted(p.name for p in (tmp_path / "ck").iterdir() if p.name.isdigit()) == ["1"]
 
 
@@ -105,7 +108,7 @@ def test_a_fresh_run_into_another_runs_checkpoints_is_refused_and_overwrite_repl
 def uninterrupted(tmp_path_factory, cache) -> dict:
     """The metrics of a 3-epoch MLP run without checkpoints: what every resumed run must end with."""
     out = tmp_path_factory.mktemp("whole") / "out"
-    assert classify(mlp(cache, out, "--epochs", "3")) == 0
+    assert classify(mlp(None, out, "--epochs", "3")) == 0
     return metrics(out)
 
 
@@ -136,10 +139,10 @@ def _flip(path: pathlib.Path) -> None:
 def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninterrupted_one(
         corruption, tmp_path, cache, uninterrupted, capsys):
     ck = tmp_path / "ck"
-    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
     CORRUPTIONS[corruption](ck / "2")
     capsys.readouterr()
-    assert classify(mlp(cache, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
     notes = capsys.readouterr().err
     assert "skipped unusable checkpoints" in notes and "unusable" in notes, notes
     assert metrics(tmp_path / "out") == uninterrupted
@@ -149,18 +152,18 @@ def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninter
 
 def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_each_field(tmp_path, cache, capsys):
     ck = str(tmp_path / "ck")
-    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", ck)) == 0
-    assert classify(mlp(cache, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", ck, "--resume")) == 2
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", ck)) == 0
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", ck, "--resume")) == 2
     assert "--epochs 1 is below the epoch of the checkpoint resumed from (2" in one_error_line(capsys)
     # The same command on 100 other digits from IDX files: the data's count and fingerprint differ.
     idx = tmp_path / "idx"
     write_idx_dataset(idx, 100)
-    args = ["--source", "idx", "--data-dir", str(idx), "--batch-size", "512", "--compile-cache", cache, "--out",
+    args = ["--source", "idx", "--data-dir", str(idx), "--batch-size", "512", "--no-compile-cache", "--out",
             str(tmp_path / "other"), "--epochs", "3", "--checkpoint-dir", ck, "--resume"]
     assert classify(args) == 2
     line = one_error_line(capsys)
     assert "different run" in line and "data.train_examples was 4000, now 100" in line and "data.fingerprint" in line
-    ae = ["--source", "embedded", "--batch-size", "1000", "--compile-cache", cache, "--checkpoint-dir",
+    ae = ["--source", "embedded", "--batch-size", "1000", "--no-compile-cache", "--checkpoint-dir",
           str(tmp_path / "ae_ck")]
     assert autoencode(ae + ["--epochs", "1", "--out", str(tmp_path / "ae")]) == 0
     assert autoencode(ae + ["--epochs", "2", "--out", str(tmp_path / "ae"), "--resume", "--weight-init", "torch"]) == 2
@@ -169,9 +172,9 @@ def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_e
 
 def test_with_no_usable_checkpoint_resume_is_one_line_and_keeps_them_aside(tmp_path, cache, capsys):
     ck = tmp_path / "ck"
-    assert classify(mlp(cache, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(ck))) == 0
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(ck))) == 0
     _flip(_largest_array_file(ck / "1"))
-    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 2
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 2
     line = one_error_line(capsys)
     # Flipped bytes in a compressed array file fail to decode or decode to other values: either is caught.
     assert "no usable checkpoint" in line and re.search(r"epoch 1: (checksum mismatch|its arrays do not restore)",
@@ -183,13 +186,13 @@ def test_arrays_that_restore_to_other_values_fail_the_checksum(tmp_path, cache, 
     """Bit rot that still decodes: the arrays restore, but not to what was saved (simulated by recording
     another checksum in the metadata, which is what such arrays would be checked against)."""
     ck = tmp_path / "ck"
-    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
     meta_path = ck / "2" / "meta" / "metadata"
     meta = json.loads(meta_path.read_text())
     meta["checksum"] = "0" * len(meta["checksum"])
     meta_path.write_text(json.dumps(meta))
     capsys.readouterr()
-    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 0
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 0
     assert "epoch 2 (checksum mismatch)" in capsys.readouterr().err
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["epochs"][-1]["epoch"] == 2
 
@@ -198,7 +201,7 @@ def test_arrays_that_restore_to_other_values_fail_the_checksum(tmp_path, cache, 
 
 
 def test_a_full_disk_leaves_the_previous_output_exactly_as_it_was(small_disk, tmp_path, cache, capsys):
-    args = ["--source", "embedded", "--epochs", "1", "--batch-size", "1000", "--compile-cache", cache, "--out"]
+    args = ["--source", "embedded", "--epochs", "1", "--batch-size", "1000", "--no-compile-cache", "--out"]
     assert autoencode(args + [str(tmp_path / "sized")]) == 0
     size = sum(len(data) for data in snapshot(tmp_path / "sized").values())
     disk = small_disk(int(1.5 * size / 1024))  # room for one output of this run, not for two
@@ -214,7 +217,7 @@ def test_a_full_disk_leaves_the_previous_output_exactly_as_it_was(small_disk, tm
 
 def test_a_full_checkpoint_disk_is_one_line_and_leaves_no_partial_checkpoint(small_disk, tmp_path, cache, capsys):
     disk = small_disk(300)  # an MLP checkpoint needs about 0.8 MB
-    assert classify(mlp(cache, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(disk / "ck"))) == 1
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(disk / "ck"))) == 1
     assert "cannot save the checkpoint of epoch 1" in one_error_line(capsys)
     assert list((disk / "ck").iterdir()) == [] and not (tmp_path / "out").exists()
 
@@ -261,7 +264,7 @@ def test_a_kill_while_the_output_is_written_leaves_the_previous_one(tmp_path, ca
     process.kill()
     process.wait()
     assert snapshot(out) == before
-    assert classify(mlp(cache, out, "--epochs", "1")) == 0  # the next run clears what the kill left
+    assert classify(mlp(None, out, "--epochs", "1")) == 0  # the next run clears what the kill left
     assert not staging.exists() and (out / "metrics.json").exists()
 
 
@@ -424,9 +427,9 @@ def _reject(constant: str):
 def test_every_json_jaxhw_writes_parses_strictly(quick_report, tmp_path, cache):
     """Browsers and jq reject NaN and Infinity; the report, every command's files and the checkpoints' metadata
     hold none (the gradient lab's overflow evidence has NaN and inf: they are written as null plus a reason)."""
-    assert gradients(["--epochs", "1", "--train-examples", "64", "--compile-cache", cache,
+    assert gradients(["--epochs", "1", "--train-examples", "64", "--no-compile-cache",
                       "--out", str(tmp_path / "grad")]) == 0
-    assert classify(mlp(cache, tmp_path / "cls", "--epochs", "1", "--checkpoint-dir", str(tmp_path / "ck"))) == 0
+    assert classify(mlp(None, tmp_path / "cls", "--epochs", "1", "--checkpoint-dir", str(tmp_path / "ck"))) == 0
     written = [*quick_report.rglob("*.json"), *(tmp_path / "grad").rglob("*.json"), *(tmp_path / "cls").rglob("*.json"),
                *(tmp_path / "ck").rglob("meta/metadata")]
     assert len(written) >= 8
