@@ -39,8 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     run = train_autoencoder(config)
     with cli.output(out) as folder:
         write_autoencoding(run, folder)
-    print(f"test MSE {run.metrics['test_mse']:.4f}, {run.metrics['seconds_per_epoch']:.2f} s/epoch; wrote "
-          f"{out}/metrics.json and {', '.join(run.metrics['figures'])}")
+    over = f" (mean [95% interval] over {len(run.metrics['seeds'])} seeds)" if len(run.metrics["seeds"]) > 1 else ""
+    print(f"test MSE {cli.with_interval(run.metrics, 'test_mse')}{over}, {run.metrics['seconds_per_epoch']:.2f} "
+          f"s/epoch; wrote {out}/metrics.json and {', '.join(run.metrics['figures'])}")
 
 
 if __name__ == "__main__":

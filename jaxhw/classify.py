@@ -31,9 +31,11 @@ def main(argv: list[str] | None = None) -> None:
     with cli.output(out) as folder:
         write_classification(run, folder)
     metrics = run.metrics
-    print(f"test accuracy {metrics['test_accuracy']:.4f} in eval mode ({metrics['test_accuracy_train_mode']:.4f} if "
-          f"model.eval() is forgotten: train mode), test loss {metrics['test_loss']:.4f}, "
-          f"{metrics['seconds_per_epoch']:.2f} s/epoch; wrote {out}/metrics.json and learning_curves.png")
+    over = f" (mean [95% interval] over {len(metrics['seeds'])} seeds)" if len(metrics["seeds"]) > 1 else ""
+    print(f"test accuracy {cli.with_interval(metrics, 'test_accuracy')} in eval mode"
+          f" ({cli.with_interval(metrics, 'test_accuracy_train_mode')} if model.eval() is forgotten: train mode), "
+          f"test loss {cli.with_interval(metrics, 'test_loss')}{over}, {metrics['seconds_per_epoch']:.2f} s/epoch; "
+          f"wrote {out}/metrics.json and learning_curves.png")
 
 
 if __name__ == "__main__":

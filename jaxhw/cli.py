@@ -69,6 +69,9 @@ def add_training_args(parser: argparse.ArgumentParser, config_class: type) -> No
     parser.add_argument("--epochs", type=positive_int, default=epochs, help=f"epochs (default {epochs})")
     parser.add_argument("--batch-size", type=positive_int, default=batch_size, help=f"default {batch_size}")
     parser.add_argument("--lr", type=positive_float, default=lr, help=f"Adam learning rate (default {lr})")
+    parser.add_argument("--seeds", type=positive_int, default=config_class.seeds,
+                        help=f"train one member per seed, --seed .. --seed + N - 1, as one vmapped program; results "
+                             f"are means with 95%% intervals (default {config_class.seeds})")
 
 
 def add_run_args(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -197,6 +200,12 @@ def run_cli(main: Callable[[list[str] | None], Any]) -> Callable[[list[str] | No
                 signal.signal(signal.SIGTERM, previous)
 
     return wrapped
+
+
+def with_interval(metrics: dict, name: str) -> str:
+    """A final metric as the commands print it: "0.9312", or "0.9312 [0.9270, 0.9354]" over several seeds."""
+    interval = metrics.get(f"{name}_ci95")
+    return f"{metrics[name]:.4f}" + (f" [{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "")
 
 
 def _fail(message: Any, code: int) -> int:

@@ -88,6 +88,11 @@ class Config:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    @property
+    def seed_list(self) -> tuple[int, ...]:
+        """seed, seed + 1, ..., one per member (``seeds`` of them; configs without ``seeds`` train one)."""
+        return tuple(range(self.seed, self.seed + getattr(self, "seeds", 1)))
+
 
 @dataclasses.dataclass(frozen=True)
 class SupervisedConfig(Config):
@@ -100,7 +105,8 @@ class SupervisedConfig(Config):
     batch_size: int = 64
     lr: float = 1e-3
     seed: int = 0
-    devices: int | None = None  # devices that share each batch; None: every device JAX sees
+    seeds: int = 1  # members trained as one vmapped program, seeds seed .. seed + seeds - 1
+    devices: int | None = None  # devices that share the work; None: every device JAX sees
     checkpoint_dir: pathlib.Path | None = None
     resume: bool = False
     overwrite: bool = False  # a fresh run replaces the checkpoints already in checkpoint_dir
@@ -113,7 +119,8 @@ class SupervisedConfig(Config):
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
         check_positive_float("lr", self.lr)
-        check_seed("seed", self.seed)
+        check_positive_int("seeds", self.seeds)
+        check_seed("seed", self.seed, self.seeds)
         if self.devices is not None:
             check_positive_int("devices", self.devices)
         check_positive_int("keep_checkpoints", self.keep_checkpoints)
@@ -171,6 +178,7 @@ class GradientsConfig(Config):
     batch_size: int = 64
     lr: float = 1e-3
     seed: int = 0
+    seeds: int = 5  # the MLP with and without the extra softmax, one member per seed for each
 
     def __post_init__(self):
         object.__setattr__(self, "vector", tuple(float(v) for v in self.vector))
@@ -183,7 +191,8 @@ class GradientsConfig(Config):
             check_positive_int("train_examples", self.train_examples)
         check_positive_int("batch_size", self.batch_size)
         check_positive_float("lr", self.lr)
-        check_seed("seed", self.seed)
+        check_positive_int("seeds", self.seeds)
+        check_seed("seed", self.seed, self.seeds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,7 +202,7 @@ class TimeseriesConfig(Config):
 
     tasks: tuple[str, ...] = TASKS
     models: tuple[str, ...] = SEQUENCE_MODELS
-    seeds: int = 3
+    seeds: int = 5
     seed: int = 0
     epochs: int = 15
     lr: float = 2e-3
@@ -210,12 +219,8 @@ class TimeseriesConfig(Config):
             check_positive_int(name, getattr(self, name))
         check_positive_float("lr", self.lr)
 
-    @property
-    def seed_list(self) -> tuple[int, ...]:
-        return tuple(range(self.seed, self.seed + self.seeds))
 
-
-TIMESERIES_QUICK = TimeseriesConfig(tasks=("order",), seeds=1, epochs=2, num_train=200, num_test=200)
+TIMESERIES_QUICK = TimeseriesConfig(tasks=("order",), seeds=2, epochs=2, num_train=200, num_test=200)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -227,6 +232,7 @@ class HomeworkConfig(Config):
     source: str = "auto"
     data_dir: pathlib.Path | None = None
     seed: int = 0
+    seeds: int = 5  # problems 2 and 4: one member per seed, seed .. seed + seeds - 1
     gradients: GradientsConfig = GradientsConfig(label_as_class=HOMEWORK_TRUE_CLASS, renormalize=True)
     autoencoder_epochs: int = 10
     classifier_epochs: int = 10  # problem 4's MLP and CNN, and 3E's loop without zero_grad
@@ -236,7 +242,8 @@ class HomeworkConfig(Config):
 
     def __post_init__(self):
         self._check_data()
-        check_seed("seed", self.seed, self.timeseries.seeds)
+        check_positive_int("seeds", self.seeds)
+        check_seed("seed", self.seed, max(self.seeds, self.timeseries.seeds, self.gradients.seeds))
         for name in ("autoencoder_epochs", "classifier_epochs", "mistakes_shown"):
             check_positive_int(name, getattr(self, name))
         for size in self.eval_batch_sizes:
@@ -250,15 +257,15 @@ class HomeworkConfig(Config):
     def classify(self, model: str) -> ClassifyConfig:
         """Problem 4's run of one classifier."""
         return ClassifyConfig(dataset=self.dataset, source=self.source, data_dir=self.data_dir, model=model,
-                              epochs=self.classifier_epochs, seed=self.seed)
+                              epochs=self.classifier_epochs, seed=self.seed, seeds=self.seeds)
 
     def autoencode(self) -> AutoencodeConfig:
         """Problem 2's run of the homework's autoencoder."""
         return AutoencodeConfig(dataset=self.dataset, source=self.source, data_dir=self.data_dir,
-                                epochs=self.autoencoder_epochs, seed=self.seed)
+                                epochs=self.autoencoder_epochs, seed=self.seed, seeds=self.seeds)
 
 
 HOMEWORK_FULL = HomeworkConfig()
 HOMEWORK_QUICK = HomeworkConfig(
-    budget="quick", gradients=HOMEWORK_FULL.gradients.replace(epochs=1, train_examples=1000), autoencoder_epochs=1,
-    classifier_epochs=1, eval_batch_sizes=(100,), timeseries=TIMESERIES_QUICK)
+    budget="quick", seeds=2, gradients=HOMEWORK_FULL.gradients.replace(epochs=1, train_examples=1000, seeds=2),
+    autoencoder_epochs=1, classifier_epochs=1, eval_batch_sizes=(100,), timeseries=TIMESERIES_QUICK)

@@ -32,6 +32,8 @@ from jaxhw.experiments.classification import (
 )
 from jaxhw.experiments.gradients import gradient_lab
 from jaxhw.experiments.timeseries import compare_sequence_models
+from jaxhw.intervals import paired_difference, verdict
+from jaxhw.training.steps import EVAL_BATCH_SIZE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,15 +115,24 @@ def run_homework(config: HomeworkConfig = HOMEWORK_FULL, progress: bool | None =
         for model in ("mlp", "cnn"):
             run = train_classifier(config.classify(model), progress)
             found["classifiers"][model] = run
-            evaluation = evaluate_predictions(run.state, found["test"], config.mistakes_shown)
+            # Example by example, one model: the member of the first seed.
+            evaluation = evaluate_predictions(run.first, found["test"], config.mistakes_shown)
             record["problem4"][model] = {**run.metrics, "evaluation": evaluation}
+        accuracy = {model: [entry["test_accuracy"] for entry in record["problem4"][model]["per_seed"]]
+                    for model in ("mlp", "cnn")}
+        gap = paired_difference(accuracy["cnn"], accuracy["mlp"])
+        record["problem4_cnn_minus_mlp"] = {**gap, "verdict": verdict(gap)}
 
     def problem3():
         checks = concepts.concept_checks(found["train"], config.seed)
+        seeds = config.classify("mlp").seed_list
+        correct = [entry["test_accuracy"] for entry in record["problem4"]["mlp"]["per_seed"]]
         checks["forgotten_zero_grad_training"] = concepts.forgotten_zero_grad_training(
-            found["train"], found["test"], config.classifier_epochs, seed=config.seed, progress=progress)
+            found["train"], found["test"], config.classifier_epochs, seeds=seeds, progress=progress,
+            correct_accuracies=correct)
+        # 3G: the CNN in train mode at the evaluation batch size of problem 4 and at the budget's smaller ones.
         checks["forgotten_eval"] = concepts.forgotten_eval(found["classifiers"]["cnn"].state, found["test"],
-                                                           config.eval_batch_sizes)
+                                                           (EVAL_BATCH_SIZE, *config.eval_batch_sizes), seeds)
         record["problem3"] = checks
 
     def problem5():

@@ -11,6 +11,7 @@ import torch
 from jax.test_util import check_grads
 
 from jaxhw.errors import InputError
+from jaxhw.experiments import extra_softmax
 from jaxhw.experiments import gradients as lab
 from jaxhw.gradients import main
 from jaxhw.losses import (
@@ -242,15 +243,15 @@ def test_problem_1a_bad_flags(kwargs, fragment):
 
 
 def test_1c_log_softmax_then_nll_equals_cross_entropy():
-    a = lab.log_softmax_nll_evidence()
+    a = extra_softmax.log_softmax_nll_evidence()
     assert a["abs_difference"] <= 1e-6
     assert a["cross_entropy"] == pytest.approx(a["float64_reference"], abs=1e-5)
 
 
 def test_1c_softmax_then_log_overflows_where_log_softmax_does_not():
-    b = lab.overflow_evidence()
+    b = extra_softmax.overflow_evidence()
     assert math.isnan(b["naive_softmax_then_log"]) and b["softmax_then_log"] == math.inf
-    offsets = lab.OVERFLOW_OFFSETS
+    offsets = extra_softmax.OVERFLOW_OFFSETS
     by_hand = math.log(sum(math.exp(o - 4.0) for o in offsets)) + 4.0 - offsets[3]  # logsumexp - z_3
     torch_value = torch.nn.functional.cross_entropy(torch.tensor([b["logits"]]), torch.tensor([3])).item()
     assert b["log_softmax"] == pytest.approx(by_hand, abs=1e-3) and b["cross_entropy"] == pytest.approx(torch_value)
@@ -285,7 +286,7 @@ def test_cli_end_to_end(tmp_path, capsys):
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, fragment):
     if fragment is None:  # checked only once training starts: keep the rest quick by checking the library
         with pytest.raises(InputError, match=r"train_examples must lie in \[1, 4000\]"):
-            lab.extra_softmax_training(train_examples=5000)
+            extra_softmax.extra_softmax_training(train_examples=5000)
         return
     assert main(args + ["--out", str(tmp_path), "--no-compile-cache"]) == 2
     err = capsys.readouterr().err.strip()

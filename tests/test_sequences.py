@@ -234,33 +234,40 @@ def test_full_batch_size_divides_the_data():
     assert full_batch_size(7, 50) == 7
 
 
-def _row(task, model, accuracy):
-    return {"task": task, "model": model, "accuracy_mean": accuracy}
+def _runs(task, model, accuracies):
+    return [{"task": task, "model": model, "seed": seed, "test_accuracy": value}
+            for seed, value in enumerate(accuracies)]
 
 
-def test_claims_follow_the_numbers():
-    rows = [_row("shifted_motif", "cnn_local", 0.97), _row("shifted_motif", "mlp", 0.55),
-            _row("order", "cnn_local", 0.5), _row("order", "lstm", 0.99), _row("order", "gru", 0.99),
-            _row("order", "transformer", 0.94)]
-    claims = assess_claims(rows)
-    assert claims[0]["verdict"] == "supported"  # CNN 0.97 >= 0.95, MLP 0.42 below it
-    assert claims[2]["verdict"] == "refuted"  # attention 0.94 < 0.95
-    assert claims[2]["numbers"]["order/transformer"] == 0.94
-    assert claims[3]["verdict"] == "not measured"  # no trend rows
-    assert claims[4]["verdict"] == "supported"  # LSTM and GRU 0.99 on order
-    rows[1]["accuracy_mean"] = 0.8  # MLP only 0.17 below the CNN
-    assert assess_claims(rows)[0]["verdict"] == "refuted"
+def test_claims_follow_the_paired_intervals():
+    runs = (_runs("shifted_motif", "cnn_local", [0.97, 0.98, 0.99]) + _runs("shifted_motif", "mlp", [0.55, 0.50, 0.52])
+            + _runs("order", "cnn_local", [0.50, 0.52, 0.49]) + _runs("order", "lstm", [0.99, 0.98, 1.0])
+            + _runs("order", "gru", [0.99, 0.97, 0.99]) + _runs("order", "transformer", [0.94, 0.51, 0.99]))
+    claims = {c["id"]: c for c in assess_claims(runs)}
+    # 5A: the CNN beats the MLP on every seed by about 0.46: the whole interval lies above 0.
+    assert claims["5A-position"]["verdict"] == "supported"
+    found = claims["5A-position"]["evidence"]["shifted_motif: cnn_local - mlp"]
+    assert found["mean"] == pytest.approx(round(np.mean([0.42, 0.48, 0.47]), 4))
+    # 5B long range: the transformer's gap (0.44, -0.01, 0.50) straddles 0, so the joint claim is not shown.
+    assert claims["5B-long-range"]["evidence"]["order: transformer - cnn_local"]["verdict"] == "not shown"
+    assert claims["5B-long-range"]["evidence"]["order: lstm - cnn_local"]["verdict"] == "supported"
+    assert claims["5B-long-range"]["verdict"] == "not shown"
+    assert claims["5B-rising-trend"]["verdict"] == "not measured"  # no trend runs
+    assert claims["5C-sequential"]["verdict"] == "supported"  # LSTM and GRU intervals lie above 0.95
+    runs = [dict(r, test_accuracy=0.1 + r["test_accuracy"]) if r["model"] == "mlp" else r for r in runs]
+    runs = [dict(r, test_accuracy=r["test_accuracy"] - 0.5) if r["model"] == "cnn_local" else r for r in runs]
+    assert {c["id"]: c for c in assess_claims(runs)}["5A-position"]["verdict"] == "refuted"
 
 
 def test_quick_cli_writes_results_for_every_model_and_task(tmp_path, capsys):
     assert main(["--quick", "--out", str(tmp_path), "--no-compile-cache"]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["config"]["tasks"] == ["order"] and results["config"]["seeds"] == [0]
-    assert len(results["runs"]) == len(SEQUENCE_MODELS)
+    assert results["config"]["tasks"] == ["order"] and results["config"]["seeds"] == [0, 1]
+    assert len(results["runs"]) == 2 * len(SEQUENCE_MODELS)
     for row in results["summary"]:
         assert row["parameters"] == EXPECTED_PARAMETERS[row["model"]]
-        assert 0 <= row["accuracy_mean"] <= 1 and row["accuracy_std"] == 0 and row["seconds_mean"] > 0
-    assert {c["verdict"] for c in results["claims"]} <= {"supported", "refuted", "not measured"}
+        assert 0 <= row["accuracy_mean"] <= 1 and row["seconds_per_member"] > 0 and row["seeds"] == 2
+    assert {c["verdict"] for c in results["claims"]} <= {"supported", "refuted", "not shown", "not measured"}
     assert (tmp_path / "results.png").stat().st_size > 5000
     printed = capsys.readouterr().out
     assert "| order |" in printed and "[not measured]" in printed  # the other tasks were not run

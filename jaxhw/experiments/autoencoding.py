@@ -64,8 +64,10 @@ def _per_example_squared_error(outputs: jax.Array, targets: jax.Array) -> dict:
 
 
 def as_mse(record: dict) -> dict:
-    """A history record with the reconstruction loss named for what it is: train_loss -> train_mse, etc."""
-    return {key.replace("_loss", "_mse") if key.endswith("_loss") else key: value for key, value in record.items()}
+    """A history record with the reconstruction loss named for what it is: train_loss -> train_mse,
+    test_loss_ci95 -> test_mse_ci95, etc."""
+    return {key.replace("_loss", "_mse") if key.startswith(("train_loss", "test_loss")) else key: value
+            for key, value in record.items()}
 
 
 def reconstruction(noise: float = 0.0, flatten: bool = True) -> Objective:
@@ -177,17 +179,17 @@ def train_autoencoder(config: AutoencodeConfig, progress: bool | None = None) ->
     run = train_supervised(config, "autoencode",
                            lambda train: build_autoencoder(config.model, config.latent, config.weight_init),
                            lambda model: objective_for(model, config.noise), progress)
-    history = [as_mse(record) for record in run.history]
-    final = history[-1]
+    history = [as_mse(record) for record in run.history_record()]
+    final = run.history[-1]
     title = (f"{config.model} autoencoder, latent {config.latent}{f', noise {config.noise:g}' if config.noise else ''}"
              f", {config.dataset}")
-    shown = pictures(run.model, run.state, run.objective, run.test, title)
+    shown = pictures(run.model, run.first, run.objective, run.test, title)
     metrics = {
         "model": config.model, **run.data_record(),
         "latent": config.latent, "noise": config.noise, "weight_init": config.weight_init,
         "epochs_run": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
-        "parameters": run.parameters, "devices": run.devices,
-        "train_mse": final["train_mse"], "test_mse": final["test_mse"],
+        "seeds": list(run.seeds), "parameters": run.parameters, "devices": run.devices,
+        **run.summary({"train_mse": final["train_loss"], "test_mse": final["test_loss"]}),
         **summarize_timing(history),
         "epochs": history,
         "figures": shown.figures,

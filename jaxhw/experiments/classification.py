@@ -37,7 +37,7 @@ def build_classifier(name: str, num_classes: int) -> nn.Module:
 
 @dataclasses.dataclass(frozen=True)
 class ClassificationRun(TrainedModel):
-    """A trained classifier, and the test split it was scored on."""
+    """A trained classifier (a stack of members with several seeds), and the test split it was scored on."""
 
     test: ImageDataset
 
@@ -49,17 +49,18 @@ def train_classifier(config: ClassifyConfig, progress: bool | None = None) -> Cl
                            lambda model: classification, progress)
     final = run.history[-1]
     # "Forgot model.eval()": the same test set scored in train mode (dropout on, test-batch statistics).
-    train_mode = make_eval_fn(train=True)(run.state, to_device(run.test.arrays()))
+    train_mode = make_eval_fn(train=True, members=len(run.seeds) > 1)(run.state, to_device(run.test.arrays()))
     metrics = {
         "model": config.model, **run.data_record(),
         "epochs_run": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
-        "parameters": run.parameters, "devices": run.devices,
-        "test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
-        "test_accuracy_train_mode": float(train_mode["accuracy"]) / len(run.test), "eval_batch_size": EVAL_BATCH_SIZE,
+        "seeds": list(run.seeds), "parameters": run.parameters, "devices": run.devices,
+        **run.summary({"test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
+                       "test_accuracy_train_mode": np.asarray(train_mode["accuracy"]) / len(run.test)}),
+        "eval_batch_size": EVAL_BATCH_SIZE,
         **summarize_timing(run.history),
         "total_seconds": time.perf_counter() - run.started,
         "config": config.record(),
-        "epochs": run.history,
+        "epochs": run.history_record(),
     }
     return ClassificationRun(config, metrics, run.state, run.model, run.test)
 

@@ -7,7 +7,6 @@ running statistics, Adam) or nothing (the check then reports the jaxhw side alon
 torch is optional: where it is missing, ``load_torch()`` is None and each check reports the jaxhw side alone;
 weights move through ``jaxhw.torch_bridge``.
 
-- ``import_checks``: the student's import lines of 3A-3C: which modules and names exist.
 - ``loader_check``: len(DataLoader) and batch sizes, jaxhw against torch.utils.data.DataLoader (3C).
 - ``batchnorm_check``: running statistics after N train-mode steps, and eval mode (3F).
 - ``dropout_check``: the kept fraction and the 1/(1-p) scaling in train mode, identity in eval (3F).
@@ -21,8 +20,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
-import importlib.util
 import math
 from typing import Any, Sequence
 
@@ -34,11 +31,13 @@ import optax
 
 from jaxhw.data.images import ImageDataset
 from jaxhw.data.loader import DataLoader
+from jaxhw.intervals import mean_interval, paired_difference, summarize_members, verdict
 from jaxhw.models.layers import TorchBatchNorm
 from jaxhw.models.mlp import MLP
 from jaxhw.training import create_train_state, fit, make_eval_fn, train_step
 from jaxhw.training.fit import to_device
 from jaxhw.training.pitfalls import forgotten_zero_grad
+from jaxhw.training.state import create_train_states
 
 try:  # PyTorch is optional here: without it the checks compare with hand formulas or report jaxhw alone
     import torch
@@ -48,12 +47,6 @@ except ImportError:
     torch = convert = twins = None
 
 NO_TORCH = "PyTorch is not installed: the jaxhw side alone (pip install torch to compare)"
-HOMEWORK_IMPORTS = (  # (module, name, what the student wrote) for 3A-3C
-    ("torchvisions", "datasets", "3A as answered"),
-    ("torchvision", "datasets", "3A corrected"),
-    ("torch.optim", "Adam", "3B"),
-    ("torch.utils.data", "DataLoader", "3C"),
-)
 
 
 def load_torch():
@@ -67,26 +60,6 @@ def _max_abs(a, b) -> float:
 
 def _tree_max_abs(a, b) -> float:
     return max(jax.tree_util.tree_leaves(jax.tree_util.tree_map(_max_abs, a, b)))
-
-
-def import_checks(lines: Sequence[tuple[str, str, str]] = HOMEWORK_IMPORTS) -> list[dict]:
-    """For each ``from MODULE import NAME``: does the module exist here, and does it hold the name?
-
-    A module counts as "missing" when it is not installed here: torchvision is a separate package.
-    """
-    results = []
-    for module, name, question in lines:
-        entry = {"statement": f"from {module} import {name}", "question": question, "module": module, "name": name}
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:  # a parent package is missing
-            found = False
-        entry["module_found"] = found
-        if found:
-            entry["name_found"] = hasattr(importlib.import_module(module), name) or \
-                importlib.util.find_spec(f"{module}.{name}") is not None
-        results.append(entry)
-    return results
 
 
 def loader_check(num_examples: int = 4000, batch_size: int = 64, seed: int = 0) -> dict:
@@ -375,36 +348,55 @@ def step_without_backward_check(data: ImageDataset, warm_steps: int = 3, steps: 
 
 
 def forgotten_zero_grad_training(train: ImageDataset, test: ImageDataset, epochs: int, lr: float = 1e-3,
-                                 batch_size: int = 64, seed: int = 0, progress: bool | None = None) -> dict:
-    """The homework MLP trained with Adam fed the running sum of all gradients (zero_grad forgotten).
+                                 batch_size: int = 64, seeds: Sequence[int] = (0,), progress: bool | None = None,
+                                 correct_accuracies: Sequence[float] | None = None) -> dict:
+    """The homework MLP trained with Adam fed the running sum of all gradients (zero_grad forgotten), one member
+    per seed in one vmapped program.
 
-    Same model, seed, data and batches as ``train_classifier(model="mlp")``, so its history is the correct
-    loop to compare with. Also the untrained model's test accuracy: where a loop without backward() stays.
+    Same model, seeds, data and batches as ``train_classifier`` of the MLP with these seeds, so its history is
+    the correct loop to compare with, seed by seed: given its final test accuracies (``correct_accuracies``, in
+    seed order), the cost of the mistake is their paired difference. Also the untrained models' test accuracy:
+    where a loop without backward() stays.
     """
-    state = create_train_state(MLP(num_classes=train.num_classes), optax.chain(forgotten_zero_grad(), optax.adam(lr)),
-                               train.images[:1], seed)
-    untrained = make_eval_fn()(state, to_device(test.arrays()))
-    _, history = fit(state, train.arrays(), test.arrays(), epochs=epochs, batch_size=batch_size,
-                     progress=progress)
-    return {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seed": seed, "optimizer": "Adam",
-            "untrained_test_accuracy": float(untrained["accuracy"]) / len(test),
-            "untrained_test_loss": float(untrained["loss"]) / len(test), "history": history,
-            "test_accuracy": history[-1]["test_accuracy"]}
+    seeds = tuple(seeds)
+    states = create_train_states(MLP(num_classes=train.num_classes),
+                                 optax.chain(forgotten_zero_grad(), optax.adam(lr)), train.images[:1], seeds)
+    untrained = make_eval_fn(members=True)(states, to_device(test.arrays()))
+    _, history = fit(states, train.arrays(), test.arrays(), epochs=epochs, batch_size=batch_size, progress=progress,
+                     members=len(seeds), member_names=[f"seed {seed}" for seed in seeds])
+    found = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seeds": list(seeds), "optimizer": "Adam",
+             "untrained_test_accuracy": mean_interval(np.asarray(untrained["accuracy"]) / len(test)),
+             "untrained_test_loss": mean_interval(np.asarray(untrained["loss"]) / len(test)),
+             "history": [summarize_members(record, seeds) for record in history],
+             "test_accuracy": mean_interval(history[-1]["test_accuracy"]),
+             "test_accuracy_per_seed": history[-1]["test_accuracy"]}
+    if correct_accuracies is not None:
+        cost = paired_difference(correct_accuracies, history[-1]["test_accuracy"])
+        found["cost"] = {**cost, "verdict": verdict(cost)}
+    return found
 
 
-def forgotten_eval(state, test: ImageDataset, batch_sizes: Sequence[int] = (100, 10)) -> dict:
-    """A trained classifier's test accuracy and loss in train mode (model.eval() forgotten: dropout on,
-    BatchNorm with each test batch's own statistics) at each evaluation batch size.
+def forgotten_eval(state, test: ImageDataset, batch_sizes: Sequence[int] = (100, 10),
+                   seeds: Sequence[int] = (0,)) -> dict:
+    """Trained classifiers (a stack of one member per seed) scored in eval mode and in train mode (model.eval()
+    forgotten: dropout on, BatchNorm with each test batch's own statistics) at each evaluation batch size; the
+    cost of the mistake is the paired difference eval - train mode over the seeds.
 
     Eval mode needs no such table: it uses the running statistics, so its result does not depend on the batch.
     """
+    seeds = tuple(seeds)
+    members = len(seeds) > 1
     data = to_device(test.arrays())
+    evaluated = np.atleast_1d(np.asarray(make_eval_fn(members=members)(state, data)["accuracy"]) / len(test))
     rows = []
     for size in batch_sizes:
-        totals = make_eval_fn(batch_size=int(size), train=True)(state, data)
-        rows.append({"batch_size": int(size), "train_mode_accuracy": float(totals["accuracy"]) / len(test),
-                     "train_mode_loss": float(totals["loss"]) / len(test)})
-    return {"test_examples": len(test), "rows": rows}
+        totals = make_eval_fn(batch_size=int(size), train=True, members=members)(state, data)
+        train_mode = np.atleast_1d(np.asarray(totals["accuracy"]) / len(test))
+        cost = paired_difference(evaluated, train_mode)
+        rows.append({"batch_size": int(size), "train_mode_accuracy_per_seed": train_mode.tolist(),
+                     "train_mode_accuracy": mean_interval(train_mode), "cost": {**cost, "verdict": verdict(cost)}})
+    return {"test_examples": len(test), "seeds": list(seeds), "eval_accuracy_per_seed": evaluated.tolist(),
+            "eval_accuracy": mean_interval(evaluated), "rows": rows}
 
 
 def concept_checks(data: ImageDataset, seed: int = 0) -> dict[str, Any]:
@@ -412,7 +404,6 @@ def concept_checks(data: ImageDataset, seed: int = 0) -> dict[str, Any]:
     torch = load_torch()
     return {
         "torch_version": None if torch is None else torch.__version__,
-        "imports": import_checks(),
         "loader": loader_check(len(data), 64, seed),
         "batchnorm": batchnorm_check(seed=seed),
         "dropout": dropout_check(seed=seed),

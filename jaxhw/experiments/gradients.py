@@ -4,8 +4,7 @@
 1B: dMSE/dy_hat_k and dCE/dy_hat_k, and both with respect to the logits z, three ways (the analytic
     formulas of jaxhw.losses, jax.grad, central finite differences), and a sweep of the true-class
     probability showing MSE's gradient vanish when the network is confidently wrong.
-1C: why there is no softmax layer before CrossEntropyLoss: CE on logits is log_softmax then NLL; softmax
-    then log overflows where log_softmax does not; an extra softmax makes the homework MLP learn slower.
+1C: why there is no softmax layer before CrossEntropyLoss: the evidence of jaxhw.experiments.extra_softmax.
 """
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from typing import Callable, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
 from jaxhw.configs import (
     HOMEWORK_LABEL,
@@ -24,8 +22,13 @@ from jaxhw.configs import (
     HOMEWORK_TRUE_CLASS,
     GradientsConfig,
 )
-from jaxhw.data.images import load_train_test
 from jaxhw.errors import InputError
+from jaxhw.experiments.extra_softmax import (
+    double_softmax_evidence,
+    extra_softmax_training,
+    log_softmax_nll_evidence,
+    overflow_evidence,
+)
 from jaxhw.losses import (
     cross_entropy,
     cross_entropy_from_probabilities,
@@ -38,8 +41,6 @@ from jaxhw.losses import (
     mse_grad,
     mse_grad_logits,
 )
-from jaxhw.models.mlp import MLP
-from jaxhw.training import Objective, classification, create_train_state, fit
 
 NUM_CLASSES = 10
 LOSSES = ("mse_mean", "mse_sum", "cross_entropy")
@@ -47,9 +48,6 @@ LOSS_TITLES = {"mse_mean": "MSE (mean)", "mse_sum": "MSE (sum)", "cross_entropy"
 VARIABLES = ("probabilities", "logits")
 # Finite-difference step scale: losses of probabilities change on the scale of p, losses of logits on 1.
 STEP_SCALES = {"probabilities": 1e-3, "logits": 1.0}
-# 1C(b): logits around 1000; the true class sits 123 below the largest, so its softmax underflows float32.
-OVERFLOW_OFFSETS = (0.0, -5.0, 3.0, -120.0, 2.0, 1.0, -1.0, 4.0, -2.0, 0.0)
-OVERFLOW_CENTER = 1000.0
 
 
 def confident_probabilities(p_true: float, true_class: int = HOMEWORK_TRUE_CLASS,
@@ -202,6 +200,29 @@ def probability_sweep(p_values: Sequence[float] | None = None, true_class: int =
     return sweep
 
 
+def entries_whose_removal_repairs(probs: np.ndarray, num_classes: int = NUM_CLASSES) -> list[int]:
+    """The indices of the entries whose removal leaves a valid probability vector over ``num_classes`` classes
+    (for a vector with exactly one entry too many; otherwise none)."""
+    if probs.size != num_classes + 1:
+        return []
+    return [i for i in range(probs.size) if not describe_probabilities(np.delete(probs, i), num_classes)]
+
+
+def convexity_evidence(true_class: int = HOMEWORK_TRUE_CLASS, margins: Sequence[float] = (-6.0, -3.0, 0.0, 3.0, 6.0)
+                       ) -> dict:
+    """The smallest eigenvalue of the Hessian in the logits, by jax.hessian in float64, of cross-entropy and of
+    summed MSE on softmax, at logits whose true class is ``margin`` above the 9 others: CE's is never negative
+    (it is convex in the logits), MSE's is negative somewhere (it is not)."""
+    functions = loss_functions(true_class)["logits"]
+    rows = []
+    with jax.enable_x64(True):
+        for margin in margins:
+            z = jnp.zeros(NUM_CLASSES, jnp.float64).at[true_class].set(margin)
+            rows.append({"margin": margin, **{loss: float(jnp.linalg.eigvalsh(jax.hessian(functions[loss])(z)).min())
+                                              for loss in ("cross_entropy", "mse_sum")}})
+    return {"true_class": true_class, "min_hessian_eigenvalue": rows}
+
+
 def problem_1a(probabilities: Sequence[float] = HOMEWORK_PROBABILITIES, label=HOMEWORK_LABEL,
                renormalize: bool = False, label_as_class: int | None = None,
                num_classes: int = NUM_CLASSES) -> dict:
@@ -222,6 +243,7 @@ def problem_1a(probabilities: Sequence[float] = HOMEWORK_PROBABILITIES, label=HO
         "renormalize": renormalize, "label_as_class": label_as_class, "values": {},
     }
     result["valid"] = not (result["vector_problems"] or result["label_problems"])
+    result["one_entry_too_many"] = entries_whose_removal_repairs(probs, num_classes)
     if label_as_class is not None:
         if not 0 <= label_as_class < min(num_classes, probs.size):
             raise InputError(f"--label-as-class must name one of the {num_classes} classes and an entry of the "
@@ -253,86 +275,6 @@ def problem_1a(probabilities: Sequence[float] = HOMEWORK_PROBABILITIES, label=HO
     return result
 
 
-def _nll(log_probs: jax.Array, labels: jax.Array) -> jax.Array:
-    """nn.NLLLoss: minus the mean of the log-probabilities picked by the labels."""
-    return -jnp.take_along_axis(log_probs, labels[:, None], axis=-1).mean()
-
-
-def log_softmax_nll_evidence(seed: int = 0, batch: int = 64) -> dict:
-    """1C(a): cross_entropy(logits) against log_softmax followed by NLL, on random float32 logits.
-
-    Both run op by op (not fused by jit); the float64 value mean(logsumexp(z) - z_label) is the reference.
-    """
-    rng = np.random.default_rng(seed)
-    logits64 = 3.0 * rng.standard_normal((batch, NUM_CLASSES))
-    labels = rng.integers(0, NUM_CLASSES, batch)
-    logits = jnp.asarray(logits64, jnp.float32)
-    ce = float(cross_entropy(logits, jnp.asarray(labels, jnp.int32)))
-    nll = float(_nll(jax.nn.log_softmax(logits), jnp.asarray(labels, jnp.int32)))
-    top = logits64.max(axis=1)
-    reference = float(np.mean(top + np.log(np.exp(logits64 - top[:, None]).sum(axis=1))
-                              - logits64[np.arange(batch), labels]))
-    return {"batch": batch, "cross_entropy": ce, "log_softmax_then_nll": nll, "abs_difference": abs(ce - nll),
-            "float64_reference": reference}
-
-
-def overflow_evidence(true_class: int = HOMEWORK_TRUE_CLASS) -> dict:
-    """1C(b): logits around 1000 in float32: softmax then log gives inf or NaN, log_softmax stays finite."""
-    offsets = np.asarray(OVERFLOW_OFFSETS)
-    logits = jnp.asarray(OVERFLOW_CENTER + offsets, jnp.float32)
-    naive_softmax = jnp.exp(logits) / jnp.exp(logits).sum()  # exp(1000) overflows: inf / inf
-    # The exact value from the offsets alone in float64 (softmax ignores a constant shift).
-    shifted = offsets - offsets.max()
-    exact = float(np.log(np.exp(shifted).sum()) - shifted[true_class])
-    return {
-        "logits": np.asarray(logits).tolist(), "true_class": true_class,
-        "naive_softmax_then_log": float(-jnp.log(naive_softmax[true_class])),
-        "softmax_then_log": float(-jnp.log(jax.nn.softmax(logits)[true_class])),
-        "softmax_of_true_class": float(jax.nn.softmax(logits)[true_class]),
-        "log_softmax": float(-jax.nn.log_softmax(logits)[true_class]),
-        "cross_entropy": float(cross_entropy(logits[None], jnp.asarray([true_class]))),
-        "exact": exact,
-    }
-
-
-def _cross_entropy_after_softmax(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """The mistake of 1C: nn.Softmax() before nn.CrossEntropyLoss(), which applies log_softmax again."""
-    return cross_entropy(jax.nn.softmax(logits, axis=-1), labels)
-
-
-def extra_softmax_training(epochs: int = 2, train_examples: int | None = None, batch_size: int = 64,
-                           lr: float = 1e-3, seed: int = 0) -> dict:
-    """1C(c): the homework MLP trained with and without an extra softmax before the loss, same seed and data.
-
-    Both runs report the same metrics: cross-entropy of the model's logits (what the predicted probabilities
-    really score) and accuracy, on the embedded MNIST digits; only the training loss differs.
-    """
-    train, test = load_train_test("mnist", "embedded")
-    train_arrays = train.arrays()
-    if train_examples is not None:
-        if not 1 <= train_examples <= len(train):
-            raise InputError(f"train_examples must lie in [1, {len(train)}], got {train_examples}")
-        # A random subset: the embedded training split is stored sorted by class.
-        keep = np.sort(np.random.default_rng(seed).permutation(len(train))[:train_examples])
-        train_arrays = {name: values[keep] for name, values in train_arrays.items()}
-    objectives = {"cross_entropy_on_logits": classification,
-                  "softmax_then_cross_entropy": Objective(loss=_cross_entropy_after_softmax,
-                                                          metrics=classification.metrics)}
-    runs = {}
-    for name, objective in objectives.items():
-        state = create_train_state(MLP(num_classes=train.num_classes), optax.adam(lr), train.images[:1], seed)
-        _, history = fit(state, train_arrays, test.arrays(), epochs=epochs, batch_size=batch_size,
-                         objective=objective, progress=False)
-        runs[name] = history
-    plain, extra = runs["cross_entropy_on_logits"][-1], runs["softmax_then_cross_entropy"][-1]
-    return {"epochs": epochs, "train_examples": len(train_arrays["y"]), "test_examples": len(test),
-            "batch_size": batch_size, "lr": lr, "seed": seed, "data_source": train.source, "runs": runs,
-            "test_accuracy": {"cross_entropy_on_logits": plain["test_accuracy"],
-                              "softmax_then_cross_entropy": extra["test_accuracy"]},
-            "test_loss": {"cross_entropy_on_logits": plain["test_loss"],
-                          "softmax_then_cross_entropy": extra["test_loss"]}}
-
-
 def gradient_lab(config: GradientsConfig = GradientsConfig()) -> dict:
     """All of problem 1 (1A, the 1B tables and sweep, the 1C evidence) as one JSON-ready dict."""
     started = time.perf_counter()
@@ -341,10 +283,12 @@ def gradient_lab(config: GradientsConfig = GradientsConfig()) -> dict:
     result["tables"] = {precision: gradient_table(config.p_true, config.true_class, precision)
                         for precision in ("float64", "float32")}
     result["sweep"] = probability_sweep(true_class=config.true_class)
+    result["convexity"] = convexity_evidence(config.true_class)
     result["problem_1c"] = {"log_softmax_nll": log_softmax_nll_evidence(config.seed),
                             "overflow": overflow_evidence(config.true_class),
+                            "double_softmax": double_softmax_evidence(config.true_class),
                             "training": extra_softmax_training(config.epochs, config.train_examples,
-                                                               config.batch_size, config.lr, config.seed)}
+                                                               config.batch_size, config.lr, config.seed_list)}
     result["seconds"] = time.perf_counter() - started
     result["config"] = config.record()
     return result

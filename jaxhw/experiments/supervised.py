@@ -12,19 +12,16 @@ from typing import Callable
 
 import flax.linen as nn
 import jax
+import numpy as np
 import optax
 
 from jaxhw.common import fingerprint
 from jaxhw.configs import SupervisedConfig
 from jaxhw.data.images import ImageDataset, load_train_test
-from jaxhw.training import (
-    Objective,
-    TrainState,
-    create_train_state,
-    fit,
-    parameter_count,
-)
+from jaxhw.intervals import interval, summarize_members
+from jaxhw.training import Objective, TrainState, create_train_state, fit, parameter_count
 from jaxhw.training.checkpoint import open_checkpoints
+from jaxhw.training.state import create_train_states, member
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,10 +37,34 @@ class SupervisedRun:
     devices: int
     started: float  # time.perf_counter() when the run began
     data: dict  # data_description(train, test)
+    seeds: tuple[int, ...]  # one member per seed; the state and the history are stacked when there are several
 
     @property
     def parameters(self) -> int:
-        return parameter_count(self.state.params)
+        """Parameters of one member."""
+        return parameter_count(self.first.params)
+
+    @property
+    def first(self) -> TrainState:
+        return first_member(self.state, self.seeds)
+
+    def summary(self, finals: dict[str, float | list[float]]) -> dict:
+        """Final metrics as metrics.json states them: the mean over seeds, ``<metric>_ci95`` (a 95% Student-t
+        interval, None for one seed) and ``per_seed``."""
+        per_seed = {name: list(np.atleast_1d(values)) for name, values in finals.items()}
+        record = {}
+        for name, values in per_seed.items():
+            record[name] = float(np.mean(values))
+            record[f"{name}_ci95"] = interval(values)
+        record["per_seed"] = [{"seed": seed, **{name: float(values[k]) for name, values in per_seed.items()}}
+                              for k, seed in enumerate(self.seeds)]
+        return record
+
+    def history_record(self) -> list[dict]:
+        """The per-epoch history, with every metric of several members as its mean, interval and per-seed values."""
+        if len(self.seeds) == 1:
+            return self.history
+        return [summarize_members(record, self.seeds) for record in self.history]
 
     def data_record(self) -> dict:
         """What metrics.json says about the data and the size of the run."""
@@ -72,6 +93,15 @@ class TrainedModel:
     def history(self) -> list[dict]:
         return self.metrics["epochs"]
 
+    @property
+    def first(self) -> TrainState:
+        return first_member(self.state, self.config.seed_list)
+
+
+def first_member(state: TrainState, seeds: tuple[int, ...]) -> TrainState:
+    """The model of the first seed: the state itself for one seed, else member 0 of the stack."""
+    return state if len(seeds) == 1 else member(state, 0)
+
 
 def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[[ImageDataset], nn.Module],
                      objective_for: Callable[[nn.Module], Objective], progress: bool | None = None) -> SupervisedRun:
@@ -89,7 +119,11 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
         model = build_model(train)
         objective = objective_for(model)
         sample = objective.prepare({name: values[:1] for name, values in train.arrays().items()}, None, False)[0]
-        state = create_train_state(model, optax.adam(config.lr), sample, config.seed)
+        seeds = config.seed_list
+        if len(seeds) == 1:
+            state = create_train_state(model, optax.adam(config.lr), sample, config.seed)
+        else:  # one member per seed, trained as one vmapped program
+            state = create_train_states(model, optax.adam(config.lr), sample, seeds)
         data = data_description(train, test)
         if checkpoints is not None:
             checkpoints.description = {"task": task, **config.run_description(),
@@ -97,8 +131,10 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
         devices = jax.device_count() if config.devices is None else config.devices
         state, history = fit(state, train.arrays(), test.arrays(), epochs=config.epochs,
                              batch_size=config.batch_size, objective=objective, progress=progress, devices=devices,
-                             checkpoints=checkpoints, resume=config.resume)
+                             checkpoints=checkpoints, resume=config.resume,
+                             members=None if len(seeds) == 1 else len(seeds),
+                             member_names=[f"seed {seed}" for seed in seeds])
     finally:
         if checkpoints is not None:
             checkpoints.close()
-    return SupervisedRun(history, state, model, objective, train, test, devices, started, data)
+    return SupervisedRun(history, state, model, objective, train, test, devices, started, data, seeds)

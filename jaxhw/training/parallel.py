@@ -1,4 +1,5 @@
-"""Data parallelism through jax.sharding: a Mesh over devices, the batch axis sharded, everything else replicated.
+"""Data parallelism through jax.sharding: a Mesh over devices, the batch axis (or the members of an ensemble)
+sharded, everything else replicated.
 
 No hand-written all-reduce: inside the jitted step each batch is constrained to be split along its first
 axis over the mesh, parameters and optimizer state are replicated, and XLA's SPMD partitioner inserts the
@@ -32,6 +33,12 @@ def make_mesh(devices: int | None = None) -> Mesh:
 def replicate(tree: Any, mesh: Mesh) -> Any:
     """Place a pytree (data set, TrainState) whole on every device of the mesh."""
     return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def shard_members(tree: Any, mesh: Mesh) -> Any:
+    """Place a stack of members (leading axis K, a multiple of the mesh size) split over the mesh's devices:
+    each device trains K / devices members."""
+    return jax.device_put(tree, NamedSharding(mesh, PartitionSpec(BATCH_AXIS)))
 
 
 def shard_batch(batch: dict, mesh: Mesh | None) -> dict:

@@ -102,13 +102,25 @@ def _scan_batches(step, carry, data: Batch, batches: jax.Array, rest: jax.Array 
     return carry, jax.tree_util.tree_map(lambda m: m.sum(axis=0), per_batch), per_batch
 
 
+def over_members(fn: Callable, members: bool, data_per_member: bool, extra_args: int = 0) -> Callable:
+    """``fn(state, data, *extra)`` for one model, or vmapped over a stack of member states (leading axis K) and
+    either one shared data set or one per member (also stacked on a leading axis K)."""
+    if not members:
+        return fn
+    return jax.vmap(fn, in_axes=(0, 0 if data_per_member else None, *([None] * extra_args)))
+
+
 def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, shuffle: bool = True,
-                  drop_last: bool = False, mesh=None) -> Callable[[TrainState, Batch, int], tuple]:
+                  drop_last: bool = False, mesh=None, members: bool = False,
+                  data_per_member: bool = False) -> Callable[[TrainState, Batch, int], tuple]:
     """A jitted ``epoch(state, data, epoch) -> (state, summed metrics, per-batch metrics)``: one ``lax.scan``.
 
     data is a dict of device arrays (images stay uint8); the batch order is a permutation drawn on the
     device from (state.rng, epoch), and the last partial batch is kept unless drop_last. With a
     ``jax.sharding.Mesh`` every batch is split over its devices (data parallelism). The state is donated.
+    With ``members`` the state is a stack of K members (``create_train_states``) trained as one vmapped
+    program, each with its own key, data order, dropout masks and batch statistics; the metrics gain a
+    leading axis K.
     """
     step = functools.partial(train_step, objective=objective)
 
@@ -117,12 +129,14 @@ def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, s
         batches, rest = epoch_indices(key, len(next(iter(data.values()))), batch_size, shuffle, drop_last)
         return _scan_batches(step, state, data, batches, rest, mesh)
 
-    return jax.jit(epoch, donate_argnums=0)
+    return jax.jit(over_members(epoch, members, data_per_member, 1), donate_argnums=0)
 
 
 def make_eval_fn(objective: Objective = classification, batch_size: int = EVAL_BATCH_SIZE, train: bool = False,
-                 mesh=None) -> Callable[[TrainState, Batch], dict]:
-    """A jitted ``evaluate(state, data) -> summed metrics`` over the whole data set, in order, in batches."""
+                 mesh=None, members: bool = False,
+                 data_per_member: bool = False) -> Callable[[TrainState, Batch], dict]:
+    """A jitted ``evaluate(state, data) -> summed metrics`` over the whole data set, in order, in batches
+    (for a stack of members, as ``make_epoch_fn``)."""
 
     def evaluate(state: TrainState, data: Batch):
         num_examples = len(next(iter(data.values())))
@@ -133,4 +147,4 @@ def make_eval_fn(objective: Objective = classification, batch_size: int = EVAL_B
 
         return _scan_batches(step, None, data, batches, rest, mesh)[1]
 
-    return jax.jit(evaluate)
+    return jax.jit(over_members(evaluate, members, data_per_member))

@@ -1,0 +1,148 @@
+"""Many seeds as one program: K members trained by one vmapped epoch each match their own seed trained alone; the
+intervals and verdicts over seeds follow the Student-t formulas derived by hand; --seeds on the commands."""
+from __future__ import annotations
+
+import json
+import math
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+from jaxhw.classify import main as classify
+from jaxhw.data.images import load_images
+from jaxhw.intervals import mean_interval, paired_difference, t_critical, verdict
+from jaxhw.models.cnn import CNN
+from jaxhw.models.mlp import MLP
+from jaxhw.training import create_train_state, fit
+from jaxhw.training.fit import TrainingDiverged
+from jaxhw.training.state import create_train_states, member
+
+SEEDS = (3, 7, 11)
+
+
+@pytest.fixture(scope="module")
+def digits() -> dict:
+    train = load_images("mnist", "train", "embedded")
+    order = np.random.default_rng(0).permutation(len(train))[:512]  # the split is stored sorted by class
+    return {"x": train.images[order], "y": train.labels[order]}
+
+
+def _max_difference(a, b) -> dict:
+    differences = jax.tree_util.tree_map(lambda x, y: float(np.max(np.abs(np.asarray(x) - np.asarray(y)))),
+                                         jax.device_get(a), jax.device_get(b))
+    return {jax.tree_util.keystr(path): value for path, value in jax.tree_util.tree_leaves_with_path(differences)}
+
+
+def test_vmapped_init_gives_each_member_the_values_of_its_own_seed(digits):
+    stacked = create_train_states(CNN(), optax.adam(1e-3), digits["x"][:1], SEEDS)
+    for k, seed in enumerate(SEEDS):
+        alone = create_train_state(CNN(), optax.adam(1e-3), digits["x"][:1], seed)
+        assert set(_max_difference(member(stacked, k).params, alone.params).values()) == {0.0}  # bitwise
+        assert np.array_equal(jax.random.key_data(member(stacked, k).rng), jax.random.key_data(alone.rng))
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_cnn_members_trained_as_one_program_match_each_seed_trained_alone(digits, optimizer):
+    """The CNN (BatchNorm, Dropout): 3 seeds in one vmapped epoch against each seed alone, 8 steps of batch 64.
+
+    Tolerance: the vmapped program may sum in another order than the single one, so values agree to float32
+    rounding (1e-5 absolute on weights of order 0.1-1, 1e-5 relative on the loss). One exception, with Adam only:
+    the convolutions' biases feed BatchNorm, which subtracts their mean, so their true gradient is zero and
+    what is left is rounding noise; Adam divides every gradient by its own running scale, so even noise moves a
+    bias by about lr per step in either program. Those are held to the bound lr x steps instead.
+    """
+    tx = optax.adam(1e-3) if optimizer == "adam" else optax.sgd(0.05)
+    stacked = create_train_states(CNN(), tx, digits["x"][:1], SEEDS)
+    stacked, history = fit(stacked, digits, digits, epochs=1, batch_size=64, members=len(SEEDS), progress=False)
+    steps = len(digits["y"]) // 64
+    for k, seed in enumerate(SEEDS):
+        alone, alone_history = fit(create_train_state(CNN(), tx, digits["x"][:1], seed), digits, digits, epochs=1,
+                                   batch_size=64, progress=False)
+        got = _max_difference((member(stacked, k).params, member(stacked, k).batch_stats),
+                              (alone.params, alone.batch_stats))
+        conv_biases = {path for path in got if "conv" in path and "bias" in path}
+        assert max(value for path, value in got.items() if path not in conv_biases) <= 1e-5, got
+        bound = 1e-3 * steps if optimizer == "adam" else 1e-5
+        assert max(got[path] for path in conv_biases) <= bound, got
+        assert history[0]["train_loss"][k] == pytest.approx(alone_history[0]["train_loss"], rel=1e-5)
+        assert history[0]["test_accuracy"][k] == pytest.approx(alone_history[0]["test_accuracy"], abs=2 / 512)
+
+
+def test_members_with_their_own_data_match_training_alone_on_that_data(digits):
+    subsets = [np.random.default_rng(seed).permutation(512)[:256] for seed in SEEDS]
+    own = {key: np.stack([digits[key][s] for s in subsets]) for key in ("x", "y")}
+    stacked = create_train_states(MLP(), optax.adam(1e-3), digits["x"][:1], SEEDS)
+    stacked, history = fit(stacked, own, own, epochs=2, batch_size=32, members=len(SEEDS), data_per_member=True,
+                           progress=False)
+    for k, (seed, subset) in enumerate(zip(SEEDS, subsets)):
+        data = {key: digits[key][subset] for key in ("x", "y")}
+        alone, alone_history = fit(create_train_state(MLP(), optax.adam(1e-3), digits["x"][:1], seed), data, data,
+                                   epochs=2, batch_size=32, progress=False)
+        assert max(_max_difference(member(stacked, k).params, alone.params).values()) <= 1e-5
+        assert history[-1]["test_loss"][k] == pytest.approx(alone_history[-1]["test_loss"], rel=1e-5)
+
+
+def test_a_diverging_member_is_named(digits):
+    own = {key: np.stack([digits[key][:64]] * 3) for key in ("x", "y")}
+    own["x"] = own["x"].astype(np.float32) / 255
+    own["x"][1, 5] = 3e38  # finite, but its logits overflow and member 1's loss becomes NaN
+    stacked = create_train_states(MLP(), optax.adam(1e-3), own["x"][0][:1], SEEDS)
+    with pytest.raises(TrainingDiverged, match=r"training loss of seed 7 became nan at epoch 1"):
+        fit(stacked, own, None, epochs=1, batch_size=16, members=3, data_per_member=True, progress=False,
+            member_names=[f"seed {seed}" for seed in SEEDS])
+
+
+def test_t_critical_values_match_their_closed_forms():
+    # df = 1 is the Cauchy distribution: t = tan(pi (0.975 - 1/2)). df = 2: F(t) = 1/2 + t / (2 sqrt(2 + t^2)),
+    # so t / sqrt(2 + t^2) = 0.95 and t^2 = 2 * 0.9025 / (1 - 0.9025). Large df tends to the normal's 1.959964.
+    assert t_critical(1) == pytest.approx(math.tan(math.pi * 0.475), rel=1e-9)
+    assert t_critical(2) == pytest.approx(math.sqrt(2 * 0.9025 / 0.0975), rel=1e-9)
+    assert t_critical(10**6) == pytest.approx(1.959964, abs=1e-5)
+
+
+def test_intervals_paired_differences_and_verdicts_by_hand():
+    values = [0.90, 0.92, 0.97]
+    found = mean_interval(values)
+    sd = math.sqrt(sum((v - 0.93) ** 2 for v in values) / 2)
+    half = math.sqrt(2 * 0.9025 / 0.0975) * sd / math.sqrt(3)
+    assert (found["mean"], found["low"], found["high"]) == pytest.approx((0.93, 0.93 - half, 0.93 + half))
+    assert mean_interval([0.5])["low"] is None and verdict(mean_interval([0.5])) == "not shown"
+    # Paired: the same seeds on both sides, so a steady gap is decided even where the levels overlap.
+    a, b = [0.80, 0.90, 0.70, 0.85], [0.78, 0.88, 0.69, 0.82]
+    assert verdict(paired_difference(a, b)) == "supported"
+    assert verdict(paired_difference(b, a)) == "refuted"
+    assert verdict(paired_difference([0.8, 0.7, 0.9], [0.75, 0.78, 0.85])) == "not shown"
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_difference([1, 2], [1, 2, 3])
+
+
+def test_classify_with_seeds_writes_means_intervals_and_per_seed_records(tmp_path):
+    args = ["--source", "embedded", "--epochs", "2", "--batch-size", "256", "--seeds", "3", "--seed", "5",
+            "--no-compile-cache"]
+    assert classify(args + ["--out", str(tmp_path / "three")]) == 0
+    metrics = json.loads((tmp_path / "three" / "metrics.json").read_text())
+    per_seed = metrics["per_seed"]
+    assert [entry["seed"] for entry in per_seed] == [5, 6, 7]
+    accuracies = [entry["test_accuracy"] for entry in per_seed]
+    assert metrics["test_accuracy"] == pytest.approx(np.mean(accuracies))
+    half = math.sqrt(2 * 0.9025 / 0.0975) * np.std(accuracies, ddof=1) / math.sqrt(3)
+    assert metrics["test_accuracy_ci95"] == pytest.approx([np.mean(accuracies) - half, np.mean(accuracies) + half])
+    assert len(metrics["epochs"][-1]["test_accuracy_per_seed"]) == 3
+    # Member 1 of the program is seed 6 trained alone (up to float32 rounding of a vmapped sum).
+    assert classify(["--source", "embedded", "--epochs", "2", "--batch-size", "256", "--seed", "6",
+                     "--no-compile-cache", "--out", str(tmp_path / "six")]) == 0
+    alone = json.loads((tmp_path / "six" / "metrics.json").read_text())
+    assert alone["test_accuracy_ci95"] is None and len(alone["per_seed"]) == 1
+    assert per_seed[1]["test_loss"] == pytest.approx(alone["test_loss"], rel=1e-4)
+
+
+def test_seeds_resume_from_a_checkpoint_of_the_whole_stack(tmp_path):
+    common = ["--source", "embedded", "--batch-size", "512", "--seeds", "2", "--no-compile-cache"]
+    assert classify(common + ["--epochs", "3", "--out", str(tmp_path / "whole")]) == 0
+    ck = ["--checkpoint-dir", str(tmp_path / "ck")]
+    assert classify(common + ck + ["--epochs", "2", "--out", str(tmp_path / "part")]) == 0
+    assert classify(common + ck + ["--epochs", "3", "--resume", "--out", str(tmp_path / "part")]) == 0
+    whole, part = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "part"))
+    assert [entry["test_loss"] for entry in whole["per_seed"]] == [entry["test_loss"] for entry in part["per_seed"]]
