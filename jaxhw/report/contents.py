@@ -11,7 +11,8 @@ def header(results: dict) -> list[tuple[str, str]]:
     env, data = results["environment"], results["data"]
     versions = ", ".join(f"{name} {version}" for name, version in env["versions"].items())
     if "torch" not in env["versions"]:
-        versions += " (torch not installed: problem 3 compares with hand formulas where it can)"
+        versions += (" (PyTorch is not installed: problem 3 compares jaxhw with hand formulas where it can and "
+                     "reports the jaxhw side alone elsewhere; `pip install torch` adds the PyTorch side)")
     return [
         ("Device", f"`jax.devices()` = `{env['devices']}` (backend {env['backend']}, kind {env['device_kind']}; "
                    f"{env['cpu_cores']} CPU cores available)"),
@@ -19,7 +20,8 @@ def header(results: dict) -> list[tuple[str, str]]:
         ("Data", f"{results['dataset']} from `{data['source']}`: {data['train_examples']:,} training and "
                  f"{data['test_examples']:,} test images of {'x'.join(map(str, data['image_shape']))} "
                  f"(`--source {results['source_requested']}`)"),
-        ("Run", f"`{results['budget']}` budget, seed {results['seed']}, started {results['started']}"),
+        ("Run", f"`{results['budget']}` budget, seed {results['seed']} (models trained over "
+                f"{results['config']['seeds']} seeds from it), started {results['started']}"),
         ("Total run time", f"{results['wall_seconds']:.0f} s wall clock, {results['cpu_seconds']:.0f} s CPU "
                            "(user + system, all threads)"),
     ]
@@ -32,10 +34,10 @@ def overview(results: dict) -> Section:
     rows.append(["total", f"{results['wall_seconds']:.1f}", f"{results['cpu_seconds']:.1f}"])
     blocks = [
         Paragraph("Every number below was computed by this run: the models are jaxhw's Flax modules trained by its one "
-                  "jitted training loop with optax, the derivatives come from jaxhw's formulas checked against "
-                  "`jax.grad` and finite differences, and problem 3's PyTorch concepts are compared with PyTorch "
-                  "itself where it is installed. Each question shows the student's answer as written in the homework "
-                  "and, where it is wrong or loose, a correction."),
+                  "jitted training loop with optax, several seeds at once as one vmapped program, and every result "
+                  "over seeds is a mean with its 95% interval; the derivatives come from jaxhw's formulas checked "
+                  f"against `jax.grad` and finite differences; {_compared_with_torch(results)} Each question "
+                  "gives the answer first, then the evidence, then the student's answer as written with its grade."),
         Table(["stage", "wall seconds", "CPU seconds"], rows, "Time per stage (compilation included)"),
     ]
     if results["budget"] == "quick":
@@ -43,6 +45,18 @@ def overview(results: dict) -> Section:
                            "that everything runs. The numbers are not the homework's answers; run `python -m jaxhw` "
                            "for those.", "info"))
     return Section("overview", "Overview", "", blocks, 2)
+
+
+def _compared_with_torch(results: dict) -> str:
+    """Which of problem 3's checks this run compared with PyTorch itself."""
+    checks = {name: check for name, check in results["problem3"].items()
+              if isinstance(check, dict) and "reference" in check}
+    names = {"loader": "batching", "batchnorm": "BatchNorm", "dropout": "dropout", "adam": "Adam",
+             "zero_grad": "the loop without zero_grad()", "step_without_backward": "step() without backward()"}
+    with_torch = [names.get(name, name) for name, check in checks.items() if check["reference"] == "torch"]
+    if not with_torch:
+        return "no check was compared with PyTorch in this run (it is not installed)."
+    return f"problem 3 compared {', '.join(with_torch)} with PyTorch {results['problem3']['torch_version']} itself."
 
 
 def reproduce(results: dict) -> Section:

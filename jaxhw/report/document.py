@@ -45,10 +45,16 @@ class Quote:
 
 @dataclasses.dataclass
 class Note:
-    """A boxed remark: kind "correction" (the student's answer is wrong or loose), "ok" or "info"."""
+    """A boxed remark: kind "correction" (red), "ok" (green) or "info" (blue); ``title`` names it (default: the
+    kind's own title)."""
 
     text: str
     kind: str = "correction"
+    title: str = ""
+
+    @property
+    def heading(self) -> str:
+        return self.title or NOTE_TITLES[self.kind]
 
 
 @dataclasses.dataclass
@@ -99,7 +105,7 @@ def _md_block(block: Block) -> str:
     if isinstance(block, Quote):
         return f"> **{block.label}:** " + "\n> ".join(block.text.splitlines())
     if isinstance(block, Note):
-        return f"> **{NOTE_TITLES[block.kind]}.** " + "\n> ".join(block.text.splitlines())
+        return f"> **{block.heading}.** " + "\n> ".join(block.text.splitlines())
     if isinstance(block, Code):
         return f"```\n{block.text}\n```"
     raise TypeError(f"unknown block {block!r}")
@@ -184,7 +190,7 @@ def _html_block(block: Block, base: pathlib.Path, embed: bool) -> str:
     if isinstance(block, Quote):
         return f'<div class="quote"><strong>{html.escape(block.label)}:</strong> {inline_html(block.text)}</div>'
     if isinstance(block, Note):
-        return (f'<div class="note {block.kind}"><strong>{NOTE_TITLES[block.kind]}.</strong> '
+        return (f'<div class="note {block.kind}"><strong>{html.escape(block.heading)}.</strong> '
                 f"{inline_html(block.text)}</div>")
     if isinstance(block, Code):
         return f"<pre>{html.escape(block.text)}</pre>"

@@ -13,30 +13,41 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def save(fig, path: pathlib.Path) -> pathlib.Path:
-    """Save a figure as PNG atomically (rendered in memory, then written aside and renamed) and close it."""
-    fig.tight_layout()
+    """Save a figure as PNG atomically (rendered in memory, then written aside and renamed) and close it. The
+    layout leaves room for a figure title, so titles stay inside the canvas."""
+    fig.tight_layout(rect=(0, 0, 1, 0.94) if fig._suptitle is not None else (0, 0, 1, 1))
     buffer = io.BytesIO()
     fig.savefig(buffer, dpi=110, format="png")
     plt.close(fig)
     return write_bytes(path, buffer.getvalue())
 
 
+AXIS_LABELS = {"loss": "cross-entropy (nats per example)", "accuracy": "accuracy (fraction correct)",
+               "mse": "mean squared error (per pixel, [0, 1] scale)"}
+
+
 def learning_curves(history: list[dict], path: pathlib.Path, title: str = "") -> pathlib.Path:
-    """Per-epoch train/test loss and, when present, accuracy, side by side."""
+    """Per-epoch train/test loss and, when present, accuracy, side by side; a history over several seeds (records
+    with ``<metric>_ci95``) is drawn as the mean with its 95% interval as a band."""
     epochs = [h["epoch"] for h in history]
-    metrics = sorted({k.split("_", 1)[1] for h in history for k in h if k.startswith(("train_", "test_"))})
-    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.5), squeeze=False)
+    metrics = sorted({k.split("_", 1)[1] for h in history for k in h
+                      if k.startswith(("train_", "test_")) and not k.endswith(("_ci95", "_per_seed"))})
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.5 * len(metrics), 3.8), squeeze=False)
     for ax, metric in zip(axes[0], metrics):
         for split in ("train", "test"):
             key = f"{split}_{metric}"
             if any(key in h for h in history):
-                ax.plot(epochs, [h.get(key) for h in history], marker="o", label=split)
+                line, = ax.plot(epochs, [h.get(key) for h in history], marker="o", label=split)
+                bands = [h.get(f"{key}_ci95") for h in history]
+                if all(band is not None for band in bands):
+                    ax.fill_between(epochs, [b[0] for b in bands], [b[1] for b in bands], color=line.get_color(),
+                                    alpha=0.2, label=f"{split}, 95% interval")
         ax.set_xlabel("epoch")
-        ax.set_ylabel(metric)
+        ax.set_ylabel(AXIS_LABELS.get(metric, metric))
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     return save(fig, path)
 
 
@@ -68,8 +79,8 @@ def latent_scatter(codes, labels, class_names, path: pathlib.Path, title: str = 
         if chosen.any():
             ax.scatter(codes[chosen, 0], codes[chosen, 1], s=3, alpha=0.5, color=colours(index % 10), label=name,
                        rasterized=True)
-    ax.set_xlabel("z1")
-    ax.set_ylabel("z2")
+    ax.set_xlabel("code z1 (no unit: the encoder's output)")
+    ax.set_ylabel("code z2")
     ax.legend(markerscale=4, fontsize=8, loc="best", framealpha=0.8)
     ax.set_title(title or "test set in the latent plane", fontsize=10)
     return save(fig, path)
@@ -91,60 +102,59 @@ def latent_manifold(images, extent, path: pathlib.Path, title: str = "") -> path
     half_z2 = (z2_high - z2_low) / max(rows - 1, 1) / 2
     ax.imshow(tiled, cmap="gray", vmin=0.0, vmax=1.0, aspect="auto",
               extent=(z1_low - half_z1, z1_high + half_z1, z2_low - half_z2, z2_high + half_z2))
-    ax.set_xlabel("z1")
-    ax.set_ylabel("z2")
+    ax.set_xlabel("code z1 (no unit: the encoder's output)")
+    ax.set_ylabel("code z2")
     ax.set_title(title or "decoded latent grid", fontsize=10)
     return save(fig, path)
 
 
-def gradient_sweep(p_true, curves: dict, path: pathlib.Path, title: str = "",
+def gradient_sweep(p_true, panels: dict[str, dict], path: pathlib.Path, title: str = "",
                    marks: tuple = ()) -> pathlib.Path:
-    """|dL/dz_true| against the true-class probability, one line per loss; linear and log scale side by side.
-
-    ``curves`` maps a legend label to the magnitudes; ``marks`` are probabilities to draw as dotted lines.
-    """
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, scale in zip(axes, ("linear", "log")):
-        for label, values in curves.items():
-            ax.plot(p_true, values, label=label)
+    """Gradient magnitudes against the true-class probability on a log scale, one panel per quantity
+    (``panels`` maps a y-axis label to {legend label: magnitudes}); ``marks`` are probabilities drawn dotted."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 4.2), squeeze=False)
+    for ax, (label, curves) in zip(axes[0], panels.items()):
+        for name, values in curves.items():
+            ax.plot(p_true, values, label=name)
         for p in marks:
-            ax.axvline(p, color="grey", linestyle=":", linewidth=1)
-        ax.set_yscale(scale)
-        ax.set_xlabel("predicted probability of the true class, p_true")
-        ax.set_ylabel("|dL/dz_true|" + (" (log scale)" if scale == "log" else ""))
+            ax.axvline(p, color="grey", linestyle=":", linewidth=1, label=f"ŷ_true = {p:g}")
+        ax.set_yscale("log")
+        ax.set_xlabel("predicted probability of the true class, ŷ_true")
+        ax.set_ylabel(f"{label} (log scale)")
         ax.grid(alpha=0.3, which="both")
-    axes[0].legend()
-    axes[0].annotate("confidently wrong:\nMSE's gradient vanishes", xy=(0.02, 0.0), xytext=(0.12, 0.45),
-                     arrowprops={"arrowstyle": "->"}, fontsize=8)
+        ax.legend(fontsize=8)
     if title:
-        fig.suptitle(title)
+        fig.suptitle(title, fontsize=10)
     return save(fig, path)
 
 
 def grouped_bars(rows: list[dict], path: pathlib.Path, group: str, series: str, value: str = "accuracy_mean",
-                 error: str = "accuracy_std", title: str = "", ylabel: str = "test accuracy",
+                 interval: str = "accuracy_ci95", title: str = "", ylabel: str = "test accuracy (fraction correct)",
                  reference: float | None = None) -> pathlib.Path:
-    """Bars of ``row[value]`` with error bars ``row[error]``: a cluster per ``row[group]``, a colour per
-    ``row[series]``."""
+    """Bars of ``row[value]`` with their 95% intervals ``row[interval]`` (none for one seed) as error bars: a
+    cluster per ``row[group]``, a colour per ``row[series]``; ``reference`` is a dashed line named in the legend."""
     groups = list(dict.fromkeys(r[group] for r in rows))
     names = list(dict.fromkeys(r[series] for r in rows))
     lookup = {(r[group], r[series]): r for r in rows}
     width = 0.8 / len(names)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(groups) + 0.2 * len(groups) * len(names)), 4.0))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.4 * len(groups) + 0.2 * len(groups) * len(names)), 4.6))
     for index, name in enumerate(names):
         xs = [g + (index - (len(names) - 1) / 2) * width for g in range(len(groups))]
-        found = [lookup.get((g, name)) for g in groups]
-        ax.bar([x for x, r in zip(xs, found) if r], [r[value] for r in found if r], width,
-               yerr=[r.get(error, 0.0) for r in found if r], capsize=2, label=name)
+        found = [(x, lookup[(g, name)]) for x, g in zip(xs, groups) if (g, name) in lookup]
+        means = [r[value] for _, r in found]
+        errors = [[r[value] - r[interval][0] if r.get(interval) else 0.0 for _, r in found],
+                  [r[interval][1] - r[value] if r.get(interval) else 0.0 for _, r in found]]
+        ax.bar([x for x, _ in found], means, width, yerr=errors, capsize=2, label=name)
     if reference is not None:
-        ax.axhline(reference, color="black", linestyle="--", linewidth=0.8)
+        ax.axhline(reference, color="black", linestyle="--", linewidth=0.8, label=f"solved ({reference:g})")
     ax.set_xticks(range(len(groups)), groups)
+    ax.set_xlabel("task")
     ax.set_ylabel(ylabel)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.1)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(ncol=min(len(names), 6), fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    ax.legend(ncol=min(len(names) + 1, 7), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     if title:
-        fig.suptitle(title, y=1.0, fontsize=10)
+        ax.set_title(title, fontsize=10)
     return save(fig, path)
 
 

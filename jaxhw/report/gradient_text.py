@@ -4,13 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxhw.experiments.gradients import (
-    LOSS_TITLES,
-    LOSSES,
-    NUM_CLASSES,
-    OVERFLOW_OFFSETS,
-    VARIABLES,
-)
+from jaxhw.experiments.extra_softmax import OVERFLOW_OFFSETS
+from jaxhw.experiments.gradients import LOSS_TITLES, LOSSES, NUM_CLASSES, VARIABLES
 
 
 def problem_1a_text(a: dict) -> list[str]:
@@ -114,9 +109,23 @@ def report_text(result: dict) -> str:
                  f"{b['softmax_of_true_class']:g})")
     lines.append(f"      log_softmax                 -> {b['log_softmax']:.4f}; cross_entropy -> "
                  f"{b['cross_entropy']:.4f}; exact {b['exact']:.4f}")
-    lines.append(f"  (c) homework MLP, Adam({train['lr']:g}), batch {train['batch_size']}, seed {train['seed']}, "
-                 f"{train['train_examples']} embedded MNIST training digits, test on {train['test_examples']}:")
-    for name, history in train["runs"].items():
-        curve = ", ".join(f"epoch {h['epoch']}: acc {h['test_accuracy']:.3f} CE {h['test_loss']:.3f}" for h in history)
-        lines.append(f"      {name:<28} {curve}")
+    double = c["double_softmax"]
+    low, high = double["bounds_formula"]
+    lines.append(f"  (c) with an extra softmax the loss of 10 classes lies in [ln(e+9) - 1, ln(e+9)] = [{low:.3f}, "
+                 f"{high:.3f}]; dL/dz_true by jax.grad at logit margins:")
+    lines.append(f"      {'margin':>7}{'CE on logits':>16}{'CE after softmax':>20}{'MSE on y_hat':>16}")
+    for row in double["rows"]:
+        grads = row["dL_dz_true"]
+        lines.append(f"      {row['margin']:>+7g}{grads['cross_entropy_on_logits']:>16.3e}"
+                     f"{grads['softmax_then_cross_entropy']:>20.3e}{grads['mse_on_probabilities']:>16.3e}")
+    lines.append(f"  (d) homework MLP, Adam({train['lr']:g}), batch {train['batch_size']}, {train['epochs']} epoch(s), "
+                 f"seeds {train['seeds']}, {train['train_examples']} embedded MNIST training digits, test on "
+                 f"{train['test_examples']}: test accuracy, mean [95% interval]")
+    for name, found in train["test_accuracy"].items():
+        interval = f" [{found['low']:.3f}, {found['high']:.3f}]" if found["low"] is not None else ""
+        lines.append(f"      {name:<28} {found['mean']:.3f}{interval}")
+    gap = train["accuracy_gap"]
+    interval = f" [{gap['low']:.3f}, {gap['high']:.3f}]" if gap["low"] is not None else ""
+    lines.append(f"      paired difference {gap['mean']:+.3f}{interval}: {gap['verdict']} that the extra softmax "
+                 "learns slower")
     return "\n".join(lines)

@@ -18,6 +18,7 @@ from jaxhw.homework import HomeworkResults
 from jaxhw.report import figures
 from jaxhw.report.contents import build_document
 from jaxhw.report.document import to_html, to_markdown
+from jaxhw.report.questions import GRADES
 
 
 def _folder(path: pathlib.Path) -> pathlib.Path:
@@ -50,10 +51,11 @@ def write_autoencoding(run: AutoencoderRun, out: pathlib.Path) -> list[pathlib.P
 def write_gradient_lab(result: dict, out: pathlib.Path) -> list[pathlib.Path]:
     """gradients.png (the sweep of |dL/dz_true|) and gradients.json (every number) of problem 1."""
     sweep, table = result["sweep"], result["tables"]["float64"]
-    curves = {LOSS_TITLES[loss]: np.abs(sweep["dL_dz_true"][loss]) for loss in LOSSES[::-1]}
-    figure = figures.gradient_sweep(sweep["p_true"], curves, _folder(out) / "gradients.png",
-                                    f"|dL/dz_true| for true class {table['true_class']} (rest spread evenly)",
-                                    marks=(table["p_true"],))
+    panels = {f"|dL/d{symbol}_true|": {LOSS_TITLES[loss]: np.abs(sweep[key][loss]) for loss in LOSSES[::-1]}
+              for symbol, key in (("ŷ", "dL_dyhat_true"), ("z", "dL_dz_true"))}
+    figure = figures.gradient_sweep(sweep["p_true"], panels, _folder(out) / "gradients.png",
+                                    f"Gradients for true class {table['true_class']} (the other classes share the rest "
+                                    "evenly)", marks=(table["p_true"],))
     return [figure, write_json(out / "gradients.json", result)]
 
 
@@ -62,7 +64,7 @@ def write_timeseries(results: dict, out: pathlib.Path) -> list[pathlib.Path]:
     config = results["config"]
     figure = figures.grouped_bars(results["summary"], _folder(out) / "results.png", group="task", series="model",
                                   title=f"Test accuracy over {len(config['seeds'])} seed(s), {config['epochs']} "
-                                        "epochs (mean ± std)", reference=SOLVED)
+                                        "epochs (mean, 95% interval)", reference=SOLVED)
     return [figure, write_json(out / "results.json", results)]
 
 
@@ -70,7 +72,7 @@ def write_problem3_figures(record: dict, directory: pathlib.Path) -> list[pathli
     """3E: test accuracy per epoch of the homework MLP with and without zero_grad."""
     forgotten = record["problem3"]["forgotten_zero_grad_training"]
     correct = record["problem4"]["mlp"]["epochs"]
-    untrained = forgotten["untrained_test_accuracy"]
+    untrained = forgotten["untrained_test_accuracy"]["mean"]
     series = {
         "correct loop (zero_grad each step)": ([0] + [h["epoch"] for h in correct],
                                                [untrained] + [h["test_accuracy"] for h in correct]),
@@ -78,8 +80,8 @@ def write_problem3_figures(record: dict, directory: pathlib.Path) -> list[pathli
                                 [untrained] + [h["test_accuracy"] for h in forgotten["history"]]),
         "backward forgotten (nothing moves)": ([0, len(correct)], [untrained, untrained]),
     }
-    return [figures.compare_curves(series, _folder(directory) / "zero_grad.png", ylabel="test accuracy",
-                                   title="Homework MLP, Adam(1e-3), same seed and batches")]
+    return [figures.compare_curves(series, _folder(directory) / "zero_grad.png", ylabel="test accuracy (fraction)",
+                                   title=f"Homework MLP, Adam(1e-3), mean over {len(forgotten['seeds'])} seed(s)")]
 
 
 def write_problem4_figures(results: HomeworkResults, directory: pathlib.Path) -> list[pathlib.Path]:
@@ -113,7 +115,9 @@ def write_report(results: HomeworkResults, out: pathlib.Path) -> dict[str, pathl
     write_timeseries(record["problem5"], out / "problem5")
     document = build_document(record)
     paths = {"html": out / "index.html", "markdown": out / "report.md", "json": out / "report.json"}
-    write_json(paths["json"], record)
+    grades = {key: {"grade": grade, "grade_reason": reason, "missing": missing}
+              for key, (grade, reason, missing) in GRADES.items()}
+    write_json(paths["json"], {**record, "grades": grades})
     write_text(paths["markdown"], to_markdown(document))
     write_text(paths["html"], to_html(document, out, embed=True))
     return paths

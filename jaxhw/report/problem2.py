@@ -2,50 +2,57 @@
 from __future__ import annotations
 
 from jaxhw.experiments.autoencoding import HOMEWORK_BLANKS
-from jaxhw.report.document import Figure, Note, Paragraph, Section, Table
-from jaxhw.report.wording import epochs_text, section, student
+from jaxhw.report.document import Figure, Paragraph, Section, Table
+from jaxhw.report.wording import ci_field, epochs_text, question, remember, seeds_text
 
 
 def sections(results: dict) -> list[Section]:
     """Problem 2's sections of the report."""
     ae = results["problem2"]
     figures = set(ae.get("figures", []))
+    trained = (f"{epochs_text(ae['epochs_run'])} on {ae['train_examples']:,} {ae['dataset']} images "
+               f"(`{ae['data_source']}`), {seeds_text(ae['seeds'])}")
     intro = Section("problem-2", "Problem 2: the autoencoder", "", [
         Paragraph(f"`jaxhw.experiments.autoencoding.train_autoencoder` (`python -m jaxhw.autoencode`) trains the dense "
                   f"autoencoder 784-128-64-{ae['latent']}-64-128-784 (ReLU, sigmoid output, {ae['parameters']:,} "
-                  f"parameters) with MSE and Adam({ae['lr']:g}), batch {ae['batch_size']}, "
-                  f"{epochs_text(ae['epochs_run'])}, through the same training loop as every other model."),
+                  f"parameters) with MSE and Adam({ae['lr']:g}), batch {ae['batch_size']}, {trained}, one member per "
+                  "seed in one vmapped program, through the same training loop as every other model."),
     ], 2)
-    a = section("q2a", "2A. The blanks of the training loop", "2A", [
-        student("2A"),
-        Table(["blank", "PyTorch", "jaxhw", "why"], [list(row) for row in HOMEWORK_BLANKS]),
-        Paragraph(f"The loop ran: test MSE **{ae['test_mse']:.4f}** after {epochs_text(ae['epochs_run'])} (train MSE "
-                  f"{ae['train_mse']:.4f}); per epoch: "
-                  + ", ".join(f"{h['test_mse']:.4f}" for h in ae["epochs"]) + "."),
-        Figure("problem2/learning_curves.png", "Train and test MSE per epoch"),
-        Note("(c) was left empty, so `x` is never defined and the loop stops with a NameError at `model(x)`; it must "
-             "flatten the batch, `x = images.view(images.size(0), -1)` (for a dense model; a convolutional one keeps "
-             "N x 1 x 28 x 28). The order of the student's lines is fine: calling `zero_grad()` after `step()` clears "
-             "the gradients before the next `backward()` just as well as calling it first. There is no blank (g)."),
-    ])
-    blocks = [student("2B")]
+    a = question("q2a", "2A. The blanks of the training loop", "2A",
+                 "(a) `optimizer.zero_grad()`, (b) `model.train()`, (c) `x = images.view(images.size(0), -1)`, "
+                 "(d) `loss_fn(x_hat, x)`, (e) `loss.backward()`, (f) `optimizer.step()`; the code shows no blank (g). "
+                 "Calling `zero_grad()` after `step()`, as the listing places (a), clears the gradients before the "
+                 "next `backward()` just as well as calling it first.", [
+                     Table(["blank", "PyTorch", "jaxhw", "why"], [list(row) for row in HOMEWORK_BLANKS]),
+                     Paragraph(f"The loop ran: test MSE **{ci_field(ae, 'test_mse', 4)}** after {trained} (mean "
+                               "and 95% interval over the seeds; train MSE "
+                               f"{ci_field(ae, 'train_mse', 4)})."),
+                     Figure("problem2/learning_curves.png", "Train and test MSE per epoch (mean over the seeds, band: "
+                                                           "95% interval)"),
+                 ])
+    evidence = []
     if "reconstructions.png" in figures:
-        blocks.append(Figure("problem2/reconstructions.png", "Test images (top) and their reconstructions from the "
-                                                             f"{ae['latent']}-number code (bottom)"))
+        evidence.append(Figure("problem2/reconstructions.png", "Test images (top) and their reconstructions from the "
+                                                               f"{ae['latent']}-number code (bottom), seed "
+                                                               f"{ae['seeds'][0]}"))
     if "latent.png" in figures:
-        blocks.append(Figure("problem2/latent.png", "Each test image's 2-number code, coloured by its class (the "
-                                                    "labels were never used in training)"))
+        evidence.append(Figure("problem2/latent.png", "Each test image's 2-number code, coloured by its class (the "
+                                                      f"labels were never used in training), seed {ae['seeds'][0]}"))
     if "manifold.png" in figures:
-        blocks.append(Figure("problem2/manifold.png", "What the decoder draws for a grid of codes"))
-    blocks.append(Paragraph(
-        f"It learns a compression: the encoder must squeeze 784 pixels into {ae['latent']} numbers and the decoder "
-        f"must redraw the image from them alone. The best image that ignores its input, the mean training image, "
-        f"scores test MSE {ae['mean_image_mse']:.4f}; the {ae['latent']}-number code brings it to "
-        f"{ae['test_mse']:.4f}. Classes form regions of the code space although no label was used."))
-    blocks.append(Note(
-        "Essentially right. Two precisions: MSE averages the squared pixel differences (not the distances), so it "
-        "is the Gaussian negative log-likelihood of the pixels and punishes large errors most; and it is not the only "
-        "sensible choice: with pixels in [0, 1] and a sigmoid output, per-pixel binary cross-entropy is common too. "
-        "What makes either make sense is that the target is the input itself, so no labels are needed."))
-    return [intro, a, section("q2b", "2B. What the model learns, and why MSE", "2B", blocks)]
-
+        evidence.append(Figure("problem2/manifold.png", "What the decoder draws for a grid of codes"))
+    evidence.append(Paragraph(
+        f"The best image that ignores its input, the mean training image, scores test MSE {ae['mean_image_mse']:.4f}; "
+        f"the {ae['latent']}-number code brings it to {ci_field(ae, 'test_mse', 4)}. MSE averages the squared pixel "
+        "differences, so it is the Gaussian negative log-likelihood of the pixels and punishes large errors most; "
+        "with pixels in [0, 1] and a sigmoid output, per-pixel binary cross-entropy is a common alternative."))
+    b = question("q2b", "2B. What the model learns, and why MSE", "2B",
+                 f"It learns to compress each 784-pixel image into a {ae['latent']}-number code and to redraw the "
+                 "image from the code alone, a dimensionality reduction learned without labels; MSE fits because the "
+                 "target is the input itself, so the loss is a pixel-by-pixel regression error.", evidence)
+    bullets = [
+        "`optimizer.zero_grad()` has no JAX counterpart: `jax.grad` returns fresh gradients each step.",
+        f"A {ae['latent']}-number code reconstructs test images to MSE {ci_field(ae, 'test_mse', 4)}, against "
+        f"{ae['mean_image_mse']:.4f} for the mean image.",
+        "The target of an autoencoder is its input, so it trains without labels.",
+    ]
+    return [intro, a, b, remember("remember-2", bullets)]

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from jaxhw.report.document import Figure, Paragraph, Section, Table
-from jaxhw.report.questions import QUESTIONS
-from jaxhw.report.wording import four_decimals, percent
+from jaxhw.report.wording import ci_field, epochs_text, percent, question, remember, seeds_text, with_interval
+
+NAMES = {"mlp": "MLP (the homework's, 784-64-10)", "cnn": "CNN (2 conv blocks with BatchNorm, Dropout 0.25)"}
 
 
 def _top_confusions(matrix: list[list[int]], names: list[str], count: int = 3) -> str:
@@ -14,46 +15,57 @@ def _top_confusions(matrix: list[list[int]], names: list[str], count: int = 3) -
 
 def sections(results: dict) -> list[Section]:
     """Problem 4's sections of the report."""
-    p4 = results["problem4"]
-    names = {"mlp": "MLP (the homework's, 784-64-10)", "cnn": "CNN (2 conv blocks with BatchNorm, Dropout 0.25)"}
-    rows = [[names[m], f"{r['parameters']:,}", str(r["epochs_run"]), f"{r['test_accuracy']:.4f}",
-             four_decimals(r["test_loss"]), f"{r['test_accuracy_train_mode']:.4f}", f"{r['first_epoch_seconds']:.1f}",
-             f"{r['seconds_per_epoch']:.2f}" if r["epochs_run"] > 1 else "-"]
-            for m, r in p4.items()]
-    blocks = [
-        Paragraph("`jaxhw.experiments.classification.train_classifier` (`python -m jaxhw.classify --model mlp|cnn`) "
-                  f"trains both with cross-entropy on logits and Adam({p4['mlp']['lr']:g}), batch "
-                  f"{p4['mlp']['batch_size']}, on {p4['mlp']['train_examples']:,} training images, and evaluates on "
-                  f"{p4['mlp']['test_examples']:,} test images after every epoch."),
-        Table(["model", "parameters", "epochs", "test accuracy", "test loss", "accuracy if eval is forgotten",
-               "first epoch s (compiling)", "s per later epoch"], rows),
+    p4, gap = results["problem4"], results["problem4_cnn_minus_mlp"]
+    forgotten = results["problem3"]["forgotten_eval"]["rows"][0]
+    mlp, cnn = p4["mlp"], p4["cnn"]
+    data = (f"{mlp['dataset']} from `{mlp['data_source']}` ({mlp['train_examples']:,} training and "
+            f"{mlp['test_examples']:,} test images)")
+    runs = (f"{epochs_text(mlp['epochs_run'])} of Adam({mlp['lr']:g}), batch {mlp['batch_size']}, "
+            f"{seeds_text(mlp['seeds'])}")
+    answer = (f"On {data}, after {runs}, the MLP reaches test accuracy {ci_field(mlp, 'test_accuracy')} and the CNN "
+              f"{ci_field(cnn, 'test_accuracy')} (mean [95% interval] over the seeds); paired over the same seeds the "
+              f"CNN is ahead by {with_interval(gap)}: **{gap['verdict']}** that it is the more accurate.")
+    rows = [[NAMES[m], f"{r['parameters']:,}", ci_field(r, "test_accuracy"), ci_field(r, "test_loss"),
+             f"{r['first_epoch_seconds']:.1f}", f"{r['seconds_per_epoch']:.2f}" if r["epochs_run"] > 1 else "-"]
+            for m, r in p4.items() if m in NAMES]
+    class_names = cnn["evaluation"]["class_names"]
+    evidence = [
+        Table(["model", "parameters", "test accuracy", "test loss", "first epoch s (compiling)", "s per later epoch"],
+              rows, f"Both models trained as one vmapped program of {len(mlp['seeds'])} members each (one per seed)"),
+        Paragraph(f"If `model.eval()` is forgotten the CNN scores {ci_field(cnn, 'test_accuracy_train_mode')} (dropout "
+                  "on, BatchNorm with each test batch's statistics; section 3G pairs the two). The MLP has neither "
+                  "dropout nor BatchNorm, so train and eval mode give it the same predictions."),
     ]
     for model in p4:
-        blocks.append(Figure(f"problem4/{model}/learning_curves.png", f"{model.upper()}: loss and accuracy per epoch"))
-    class_names = p4["cnn"]["evaluation"]["class_names"]
-    blocks.append(Table(["class"] + [m.upper() for m in p4],
-                        [[name] + [f"{p4[m]['evaluation']['per_class_accuracy'][i]:.3f}" for m in p4]
-                         for i, name in enumerate(class_names)], "Test accuracy per class"))
-    for model in p4:
+        if model in NAMES:
+            evidence.append(Figure(f"problem4/{model}/learning_curves.png",
+                                   f"{model.upper()}: loss and accuracy per epoch (mean over the seeds, band: 95% "
+                                   "interval)"))
+    first_seed = mlp["seeds"][0]
+    evidence.append(Table(["class"] + [m.upper() for m in NAMES],
+                          [[name] + [f"{p4[m]['evaluation']['per_class_accuracy'][i]:.3f}" for m in NAMES]
+                           for i, name in enumerate(class_names)], f"Test accuracy per class (seed {first_seed})"))
+    for model in NAMES:
         evaluation = p4[model]["evaluation"]
-        blocks.append(Figure(f"problem4/{model}_confusion.png",
-                             f"{model.upper()}: test confusion matrix. Most frequent confusions: "
-                             f"{_top_confusions(evaluation['confusion_matrix'], class_names) or 'none'}"))
+        evidence.append(Figure(f"problem4/{model}_confusion.png",
+                               f"{model.upper()}, seed {first_seed}: test confusion matrix. Most frequent confusions: "
+                               f"{_top_confusions(evaluation['confusion_matrix'], class_names) or 'none'}"))
         mistakes = evaluation["most_confident_mistakes"]
         if mistakes:
-            blocks.append(Figure(f"problem4/{model}_mistakes.png",
-                                 f"{model.upper()}: the {len(mistakes)} test images it got wrong with the highest "
-                                 f"confidence (from {percent(mistakes[0]['confidence'])} down to "
-                                 f"{percent(mistakes[-1]['confidence'])}), with the test index, the true class and "
-                                 "the prediction"))
-    better = max(p4, key=lambda m: p4[m]["test_accuracy"])
-    worse = min(p4, key=lambda m: p4[m]["test_accuracy"])
-    blocks.append(Paragraph(
-        f"The {better.upper()} is the more accurate ({p4[better]['test_accuracy']:.4f} against "
-        f"{p4[worse]['test_accuracy']:.4f}), with {p4[better]['parameters'] / p4[worse]['parameters']:.1f}x the "
-        f"parameters and {p4[better]['seconds_per_epoch'] / max(p4[worse]['seconds_per_epoch'], 1e-9):.0f}x the time "
-        "per epoch on this machine. The images it gets wrong with near-certainty are the first place to look for "
-        "what it has not learned (or for test labels a person would dispute)."))
-    return [Section("problem-4", "Problem 4: training and evaluating the classifiers end to end", QUESTIONS["4"],
-                    blocks, 2)]
-
+            evidence.append(Figure(f"problem4/{model}_mistakes.png",
+                                   f"{model.upper()}, seed {first_seed}: the {len(mistakes)} test images it got wrong "
+                                   f"with the highest confidence (from {percent(mistakes[0]['confidence'])} down to "
+                                   f"{percent(mistakes[-1]['confidence'])}), with the test index, the true class and "
+                                   "the prediction"))
+    section = question("problem-4", "Problem 4: training and evaluating the classifiers end to end", "4", answer,
+                       evidence)
+    section.level = 2
+    bullets = [
+        f"On this data the CNN beats the homework MLP by {with_interval(gap)} test accuracy ({gap['verdict']}), "
+        f"with {cnn['parameters'] / mlp['parameters']:.1f}x the parameters.",
+        f"Evaluating the CNN in train mode changes its test accuracy by {with_interval(forgotten['cost'])} at "
+        f"batch size {forgotten['batch_size']} ({forgotten['cost']['verdict']} that it costs accuracy); the MLP has "
+        "nothing that train mode changes.",
+        "The images a model gets wrong with near-certainty are where to look for what it has not learned.",
+    ]
+    return [section, remember("remember-4", bullets)]

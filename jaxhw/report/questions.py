@@ -1,4 +1,5 @@
-"""The homework's questions, and the student's answers as written in the homework (typos kept)."""
+"""The homework's questions, the student's answers as written in the homework (typos kept), and the grade of
+each answer: a decision, stated with its reason and what was missing, pinned by tests/test_report.py."""
 
 QUESTIONS = {
     "1A": "Your softmax classifier outputs the vector ŷ = [0.1, 0.1, 0.0, 0.4, 0.05, 0.05, 0.05, 0.05, 0.05, 0.1, 0.1] "
@@ -39,8 +40,7 @@ STUDENT = {
           "cross entropy shows LARGER gradient signal. That is good because it allows for better learning of the "
           "classification.",
     "1C": "the CrossEntropyLoss() function in Pytorch has the Softmax functionality already embedded in it.",
-    "2A": "(a) optimizer.zero_grad() (written last, after the step); (b) model.train(); (c) left empty; "
-          "(d) loss_fn(x_hat, x); (e) loss.backward(); (f) optimizer.step(); no (g).",
+    "2A": "(no answer written: the homework shows the loop with its blanks, not the student's filling of them)",
     "2B": "I use an MSE loss function because it is not a classification task but is instead reconstruction task. "
           "[...] MSE is best as it average the distance between predicted vs actual pixels. This model is learning "
           "compressed representation of the numbers in MNIST dataset. It can map the original image 28 x 28 pixel on "
@@ -55,10 +55,8 @@ STUDENT = {
     "3F": "Batch Normalization uses the learned running statistics in model.eval, whereas, it used batch-specific "
           "stats in model.train. Dropout is enabled is mode.train but is automatically disabled in mode.eval()",
     "3G": "mode.eval() should be called before running the model on the test set",
-    "5A": "An MLP lacks the ability to extract spatial information from an image. A dog appearing at the bottom of the "
-          "image vs the same dog appearing at the top of the image will be learned differently by the MLP. Also, in an "
-          "MLP a pixel corresponds to 1 perceptron, which leads to an unmanageable amount of parameters for "
-          "large images.",
+    "4": "(no answer in the homework's text: problem 4 is a notebook it links to)",
+    "5A": "(no answer written under 5A)",
     "5B": "A CNN would be most effective when trying to detect features from an image such as a person smiling or "
           "frowning etc. Also, positional invariant problems can be solved using a CNN, such as detecting a dog in a "
           "picture no matter where it appears. It would be least effective if the images contain a pattern that "
@@ -68,4 +66,64 @@ STUDENT = {
           "predict sequential patterns. [...] GRU could also be used, as they are another type of RNNs just like LTSM. "
           "[...] It is not as superior in performance as LTSM but it does not have vanishing gradient problem like "
           "conventional neural networks.",
+}
+
+# A paragraph the homework places after problem 5, under no question; it reads like an answer to 5A.
+UNPLACED_5A = ("An MLP lacks the ability to extract spatial information from an image. A dog appearing at the bottom "
+               "of the image vs the same dog appearing at the top of the image will be learned differently by the MLP. "
+               "Also, in an MLP a pixel corresponds to 1 perceptron, which leads to an unmanageable amount of "
+               "parameters for large images.")
+
+GRADE_NAMES = ("correct", "partly correct", "wrong", "not answered")
+
+# question: (grade, the reason in one sentence, what was missing)
+GRADES = {
+    "1A": ("not answered", "The homework shows no answer to 1A.",
+           "CE = -ln 0.4 = 0.916 nats, and that the printed vector and label are malformed."),
+    "1B": ("partly correct", "The conclusion is right (cross-entropy gives the larger gradient when the network is "
+           "confident), but the question asked to compute the gradients and to say why that is good, and 'better "
+           "learning' does not say why.",
+           "The numbers, and the reason: cross-entropy's logit gradient fades only as fast as the error does and "
+           "stays large when the network is confidently wrong, where MSE's vanishes."),
+    "1C": ("correct", "CrossEntropyLoss is LogSoftmax followed by NLLLoss, which is what 'has the softmax embedded' "
+           "says.",
+           "The second question: the probabilities are a softmax of the logits away when needed; and what an extra "
+           "softmax would do (the loss confined to [1.461, 2.461], its gradient vanishing at both ends)."),
+    "2A": ("not answered", "The homework shows no filling of the blanks.",
+           "(a) optimizer.zero_grad(), (b) model.train(), (c) x = images.view(images.size(0), -1), "
+           "(d) loss_fn(x_hat, x), (e) loss.backward(), (f) optimizer.step()."),
+    "2B": ("correct", "Reconstruction of the input from a small code, with a pixel-wise loss, is what the model learns "
+           "and why MSE fits.",
+           "MSE is not the only fit (per-pixel binary cross-entropy suits pixels in [0, 1] too)."),
+    "3A": ("correct", "torchvision's datasets hosts MNIST; 'torchvisions' is a one-letter slip (the import would "
+           "fail as written), not a misunderstanding.", "The package name spelt torchvision."),
+    "3B": ("correct", "Adam lives in torch.optim, as written.", "Nothing."),
+    "3C": ("correct", "DataLoader shuffles and batches, as written.", "Nothing."),
+    "3D": ("correct", "Without backward() no gradient is computed, .grad stays None and step() changes nothing: the "
+           "model does not learn, as written.",
+           "Only the caveat that gradients zeroed to tensors (zero_grad(set_to_none=False)) let Adam's momentum "
+           "keep moving the parameters."),
+    "3E": ("correct", "zero_grad() clears the accumulated gradients so each step uses only the fresh ones, as "
+           "written.", "Nothing."),
+    "3F": ("correct", "Dropout is on in train mode and off in eval; BatchNorm uses batch statistics in train mode "
+           "and the running statistics in eval, as written.",
+           "That the running statistics are moving averages, not learned by gradient descent, and that dropout "
+           "rescales the kept activations by 1/(1-p)."),
+    "3G": ("correct", "model.eval() is the line; 'mode.eval()' is the same kind of one-letter slip as "
+           "'torchvisions' in 3A.", "The spelling model.eval()."),
+    "4": ("not answered", "Problem 4 is a notebook the homework links to; its text holds no answer.",
+          "The trained and evaluated models of problems 1, 2 and 5."),
+    "5A": ("not answered", "The homework shows no answer under 5A (a paragraph after 5C reads like one and is "
+           "discussed below, not graded).",
+           "That an MLP ties every weight to one time step and feature, so a pattern learned at one time is not "
+           "recognised at another, and that the data are time series, not images."),
+    "5B": ("partly correct", "Positional invariance is the right 'most effective' case, but the answer is about "
+           "images, its 'rising temperature' example is one a CNN handles, and only a CNN whose receptive field "
+           "is shorter than the dependency struggles with it.",
+           "That a 1-D CNN slides over time with the 8 features as channels, and that its receptive field, not "
+           "convolution itself, limits long-range dependencies."),
+    "5C": ("partly correct", "LSTM and GRU are sound choices for sequences, but they are one family (gated "
+           "recurrent networks), the GRU-is-weaker aside is not what the measurements show, and gating mitigates "
+           "the vanishing gradient rather than removing it.",
+           "A second family: attention-based Transformers or temporal convolutional networks (dilated 1-D CNNs)."),
 }
