@@ -12,7 +12,7 @@ from jaxhw.configs import HOMEWORK_FULL, HOMEWORK_QUICK, HomeworkConfig
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m jaxhw", description=__doc__)
     parser.add_argument("--quick", action="store_true",
-                        help="a smoke run: one epoch per model and one small sequence task (about a minute)")
+                        help="a smoke run: one epoch per model and two small sequence tasks")
     cli.add_data_args(parser, HomeworkConfig)
     cli.add_common_args(parser, HomeworkConfig, default_out="report")
     return parser.parse_args(argv)

@@ -220,7 +220,7 @@ class TimeseriesConfig(Config):
         check_positive_float("lr", self.lr)
 
 
-TIMESERIES_QUICK = TimeseriesConfig(tasks=("order",), seeds=2, epochs=2, num_train=200, num_test=200)
+TIMESERIES_QUICK = TimeseriesConfig(tasks=("order", "shifted_motif"), seeds=2, epochs=2, num_train=200, num_test=200)
 
 
 @dataclasses.dataclass(frozen=True)

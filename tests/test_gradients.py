@@ -271,9 +271,14 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert result["problem_1a"]["values"]["renormalized"] == pytest.approx(0.965081, abs=1e-6)
     training = result["problem_1c"]["training"]
     assert training["train_examples"] == 1024 and training["epochs"] == 1
-    accuracy = training["test_accuracy"]
-    # Same seed, data and steps: the extra softmax learns measurably slower (0.68 vs 0.52 on CPU).
-    assert accuracy["cross_entropy_on_logits"] > accuracy["softmax_then_cross_entropy"] + 0.05
+    per_seed = training["test_accuracy_per_seed"]
+    assert len(per_seed["cross_entropy_on_logits"]) == len(training["seeds"]) >= 2
+    # Same seeds, data and steps: the extra softmax learns measurably slower (about 0.68 vs 0.52 after one
+    # epoch on 1,024 images), on every seed, and the paired interval says so.
+    for logits, softmaxed in zip(per_seed["cross_entropy_on_logits"], per_seed["softmax_then_cross_entropy"]):
+        assert logits > softmaxed + 0.05
+    gap = training["accuracy_gap"]
+    assert gap["low"] > 0 and gap["verdict"] == "supported"
     assert (tmp_path / "gradients.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

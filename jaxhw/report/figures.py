@@ -14,10 +14,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 def save(fig, path: pathlib.Path) -> pathlib.Path:
     """Save a figure as PNG atomically (rendered in memory, then written aside and renamed) and close it. The
-    layout leaves room for a figure title, so titles stay inside the canvas."""
+    layout leaves room for a figure title and the canvas grows to hold legends placed outside the axes."""
     fig.tight_layout(rect=(0, 0, 1, 0.94) if fig._suptitle is not None else (0, 0, 1, 1))
     buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=110, format="png")
+    fig.savefig(buffer, dpi=110, format="png", bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
     return write_bytes(path, buffer.getvalue())
 
@@ -152,7 +152,7 @@ def grouped_bars(rows: list[dict], path: pathlib.Path, group: str, series: str, 
     ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.1)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(ncol=min(len(names) + 1, 7), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
+    ax.legend(ncol=min(len(names) + 1, 4), fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14))
     if title:
         ax.set_title(title, fontsize=10)
     return save(fig, path)
