@@ -22,7 +22,7 @@ def execute(path: pathlib.Path) -> tuple[nbformat.NotebookNode, float]:
     """The notebook executed in its own folder by a python3 kernel that imports this checkout's jaxhw, and the
     seconds it took; a failing cell fails the test with its source and its error."""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=CELL_TIMEOUT,
+    client = NotebookClient(notebook, kernel_name="python3", timeout=CELL_TIMEOUT, startup_timeout=180,
                             resources={"metadata": {"path": str(path.parent)}})
     python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     started = time.perf_counter()
@@ -74,3 +74,15 @@ def test_committed_notebooks_carry_no_outputs_or_execution_counts(name):
 
 def test_every_notebook_is_tested():
     assert sorted(path.name for path in NOTEBOOKS.glob("*.ipynb")) == sorted(NAMES)
+
+
+@pytest.mark.notebooks
+def test_a_failing_cell_fails_the_test_with_its_source_and_its_error(tmp_path):
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("answer = 41"),
+                                               nbformat.v4.new_code_cell("assert answer == 42, 'off by one'")])
+    nbformat.write(notebook, tmp_path / "broken.ipynb")
+    with pytest.raises(pytest.fail.Exception) as failure:
+        execute(tmp_path / "broken.ipynb")
+    message = str(failure.value)
+    assert "broken.ipynb: cell 1 failed" in message
+    assert "assert answer == 42, 'off by one'" in message and "AssertionError: off by one" in message
