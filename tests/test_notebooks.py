@@ -72,6 +72,13 @@ def test_committed_notebooks_carry_no_outputs_or_execution_counts(name):
                 f"{name}: cell {index} was committed with outputs or an execution count: clear them"
 
 
+def test_the_notebooks_share_one_install_cell():
+    first_cells = {name: next(cell.source for cell in nbformat.read(NOTEBOOKS / name, as_version=4).cells
+                              if cell.cell_type == "code") for name in NAMES}
+    assert len(set(first_cells.values())) == 1, "the first code cells (install jaxhw) of the notebooks differ"
+    assert "REPO_URL" in first_cells[NAMES[0]] and "import jaxhw" in first_cells[NAMES[0]]
+
+
 def test_every_notebook_is_tested():
     assert sorted(path.name for path in NOTEBOOKS.glob("*.ipynb")) == sorted(NAMES)
 
