@@ -1,5 +1,6 @@
 """Every proof the concept map, the bad-input table and the other docs name is a test that exists, and the
 concept map covers every PyTorch name the homework uses."""
+import json
 import pathlib
 import re
 
@@ -40,3 +41,23 @@ def test_docs_state_no_dates_times_or_issue_numbers():
     for page in DOCS:
         text = page.read_text()
         assert not re.search(r"\b\d{1,2}:\d{2} UTC|\b20\d\d-\d\d-\d\d\b|\bissue \d+", text), page.name
+
+
+def concept_map_rows() -> list[str]:
+    """The PyTorch column of every row of the concept map's table."""
+    lines = (ROOT / "docs" / "concept-map.md").read_text().splitlines()
+    return [line[2:].split(" | ")[0] for line in lines if line.startswith("| ") and not line.startswith("| PyTorch |")]
+
+
+def test_every_concept_map_row_has_its_heading_in_the_pytorch_to_jax_notebook_in_order():
+    notebook = json.loads((ROOT / "notebooks" / "pytorch_to_jax.ipynb").read_text())
+    headings = [line.lstrip("#").strip() for cell in notebook["cells"] if cell["cell_type"] == "markdown"
+                for line in "".join(cell["source"]).splitlines() if line.startswith("#")]
+    rows = concept_map_rows()
+    assert len(rows) > 20
+    places = []
+    for row in rows:
+        found = [index for index, heading in enumerate(headings) if heading == row]
+        assert len(found) == 1, f"concept-map row {row} has {len(found)} headings in notebooks/pytorch_to_jax.ipynb"
+        places.append(found[0])
+    assert places == sorted(places), "the notebook's sections are not in the concept map's order"
