@@ -148,6 +148,8 @@ class CheckpointStore:
     def save(self, epoch: int, state: TrainState, history: list[dict]) -> None:
         """Save the state after ``epoch`` epochs (atomic: written to a temporary folder, then renamed)."""
         arrays = _arrays(process_local(state))  # every process takes part: a state split over them is gathered
+        if jax.process_count() > 1:  # orbax saves a process's own arrays in a group only as host arrays
+            arrays = jax.device_get(arrays)
         self.last_saved = epoch
         if not self.writer:
             return

@@ -19,6 +19,7 @@ trace; ``join`` therefore routes stderr through ``stderr_relay.py``, which repla
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import pathlib
@@ -78,6 +79,7 @@ def join(config: ProcessGroup, on_loss: Callable[[], str] = lambda: "") -> None:
                                heartbeat_timeout_seconds=config.heartbeat_timeout,
                                shutdown_timeout_seconds=config.heartbeat_timeout)
     _GROUP = _Group(config, on_loss)
+    atexit.register(_GROUP.stopped.set)  # runs before JAX's own shutdown, registered earlier, disconnects
     threading.Thread(target=_watch, args=(_GROUP,), name="jaxhw-watchdog", daemon=True).start()
 
 
@@ -145,7 +147,7 @@ def _missing(group: _Group) -> list[int]:
         live = _client().get_live_nodes(group.ids)
     except Exception:  # noqa: BLE001 - any failure to ask is a lost coordinator
         return [0]
-    return sorted(set(group.ids) - set(live))
+    return sorted(set(group.ids) - set(live) - {jax.process_index()})  # not itself: that is its own shutdown
 
 
 def _watch(group: _Group) -> None:
