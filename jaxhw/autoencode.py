@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxhw.report.outputs import write_autoencoding
 
     run = train_autoencoder(config)
+    if out is None:  # a process of a group other than process 0: it trained, process 0 writes
+        return
     with cli.output(out) as folder:
         write_autoencoding(run, folder)
     over = f" (mean [95% interval] over {len(run.metrics['seeds'])} seeds)" if len(run.metrics["seeds"]) > 1 else ""

@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     from jaxhw.report.outputs import write_classification
 
     run = train_classifier(config)
+    if out is None:  # a process of a group other than process 0: it trained, process 0 writes
+        return
     with cli.output(out) as folder:
         write_classification(run, folder)
     metrics = run.metrics

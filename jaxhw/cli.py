@@ -20,6 +20,7 @@ from jaxhw.common import (
     check_positive_float,
     check_positive_int,
 )
+from jaxhw.configs import ProcessGroup
 from jaxhw.data.images import DATASETS, SOURCES
 from jaxhw.errors import InputError, ResourceError
 from jaxhw.files import FolderLock, StagedFolder
@@ -74,8 +75,45 @@ def add_training_args(parser: argparse.ArgumentParser, config_class: type) -> No
                              f"are means with 95%% intervals (default {config_class.seeds})")
 
 
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def add_process_args(parser: argparse.ArgumentParser) -> None:
+    """The options that make this process one of several training together (jaxhw.configs.ProcessGroup)."""
+    group = parser.add_argument_group("several processes (docs/distributed.md)")
+    group.add_argument("--coordinator-address", metavar="HOST:PORT",
+                       help="process 0's address and a free port there, the same in every process")
+    group.add_argument("--num-processes", type=positive_int, help="how many processes train together")
+    group.add_argument("--process-id", type=non_negative_int, help="this process's number, 0 .. N - 1")
+    group.add_argument("--distributed", action="store_true",
+                       help="join the processes of a cluster JAX detects (SLURM, a TPU pod, Open MPI)")
+    group.add_argument("--join-timeout", type=positive_int, default=ProcessGroup.join_timeout,
+                       help=f"seconds to wait for every process to join (default {ProcessGroup.join_timeout})")
+    group.add_argument("--heartbeat-timeout", type=positive_int, default=ProcessGroup.heartbeat_timeout,
+                       help="seconds of silence after which a process counts as dead and the run ends "
+                            f"(default {ProcessGroup.heartbeat_timeout})")
+
+
+def process_group(args: argparse.Namespace) -> ProcessGroup:
+    """The group of processes the arguments describe (none for a command without those options)."""
+    return ProcessGroup(coordinator_address=getattr(args, "coordinator_address", None),
+                        num_processes=getattr(args, "num_processes", None),
+                        process_id=getattr(args, "process_id", None), detect=getattr(args, "distributed", False),
+                        join_timeout=getattr(args, "join_timeout", ProcessGroup.join_timeout),
+                        heartbeat_timeout=getattr(args, "heartbeat_timeout", ProcessGroup.heartbeat_timeout))
+
+
 def add_run_args(parser: argparse.ArgumentParser, config_class: type) -> None:
-    """--devices, --checkpoint-dir, --resume and --keep-checkpoints, for every training CLI."""
+    """--devices, --checkpoint-dir, --resume, --keep-checkpoints and the process options, for every training
+    CLI."""
     parser.add_argument("--devices", type=positive_int, default=config_class.devices,
                         help="devices that share each batch (default: all that JAX sees)")
     parser.add_argument("--checkpoint-dir", type=pathlib.Path, default=None,
@@ -85,6 +123,7 @@ def add_run_args(parser: argparse.ArgumentParser, config_class: type) -> None:
                         help="start afresh, deleting the checkpoints already in --checkpoint-dir")
     parser.add_argument("--keep-checkpoints", type=positive_int, default=config_class.keep_checkpoints,
                         help=f"checkpoints kept (default {config_class.keep_checkpoints})")
+    add_process_args(parser)
 
 
 def add_data_args(parser: argparse.ArgumentParser, config_class: type) -> None:
@@ -143,17 +182,23 @@ def _saved_epochs(directory: pathlib.Path | None) -> list[int]:
     return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def interrupted_line(signal_name: str) -> str:
-    """What an interrupted command kept, and how to continue."""
+def kept_line() -> str:
+    """What a command that stops now keeps, and how to continue ("" before it knows its folders)."""
     out, checkpoints = _RUN.get("out"), _RUN.get("checkpoint_dir")
-    line = f"interrupted by {signal_name}"
+    kept = []
     if out is not None:
-        line += f"; {out} is as it was before this run"
+        kept.append(f"{out} is as it was before this run")
     if checkpoints is not None:
         epochs = _saved_epochs(checkpoints)
-        line += (f"; checkpoints up to epoch {epochs[-1]} are in {checkpoints}: run the same command with --resume "
-                 "to continue" if epochs else f"; no epoch had finished, so {checkpoints} holds no checkpoint yet")
-    return line
+        kept.append(f"checkpoints up to epoch {epochs[-1]} are in {checkpoints}: run the same command with --resume "
+                    "to continue" if epochs else f"no epoch had finished, so {checkpoints} holds no checkpoint yet")
+    return "; ".join(kept)
+
+
+def interrupted_line(signal_name: str) -> str:
+    """What an interrupted command kept, and how to continue."""
+    kept = kept_line()
+    return f"interrupted by {signal_name}" + (f"; {kept}" if kept else "")
 
 
 def _is_out_of_memory(error: Exception) -> bool:
@@ -163,10 +208,12 @@ def _is_out_of_memory(error: Exception) -> bool:
 def run_cli(main: Callable[[list[str] | None], Any]) -> Callable[[list[str] | None], int]:
     """Wrap a CLI's main so that every fault is one line on stderr and an exit code, never a traceback:
     bad input 2; a diverged run, a full disk, a refused write or too little memory 1; Ctrl-C 130; SIGTERM 143.
-    The folders the run locked are released whatever happens."""
+    The folders the run locked are released whatever happens. Over several processes they end together
+    (``jaxhw.training.distributed``), and a process lost by the group is named in the last line."""
 
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
+        from jaxhw.training import distributed
         from jaxhw.training.fit import TrainingDiverged
 
         def terminate(signum, frame):
@@ -179,6 +226,8 @@ def run_cli(main: Callable[[list[str] | None], Any]) -> Callable[[list[str] | No
             with contextlib.ExitStack() as stack:
                 _RUN["stack"] = stack
                 main(argv)
+            if distributed.joined():
+                distributed.finish()
             return 0
         except InputError as e:
             return _fail(e, 2)
@@ -193,6 +242,8 @@ def run_cli(main: Callable[[list[str] | None], Any]) -> Callable[[list[str] | No
         except Exception as e:
             if _is_out_of_memory(e):
                 return _fail(f"out of device memory: {str(e).splitlines()[0][:300]}", 1)
+            if distributed.lost_in_collective(e):
+                return _fail(distributed.await_verdict(e), 1)
             raise
         finally:
             _RUN.clear()
@@ -219,10 +270,20 @@ def note(line: str) -> None:
         print(f"jaxhw: {line}", file=sys.stderr)
 
 
-def start(args: argparse.Namespace) -> pathlib.Path:
-    """The steps every CLI takes after parsing: the compile cache, then --out checked, locked for the run and
-    recovered from an interrupted earlier run. The run's files are written with ``output(out)``."""
+def start(args: argparse.Namespace) -> pathlib.Path | None:
+    """The steps every CLI takes after parsing: joining the other processes of a group, the compile cache, then
+    --out checked, locked for the run and recovered from an interrupted earlier run. The run's files are written
+    with ``output(out)``. None in a process of a group other than process 0, which alone writes."""
+    group = process_group(args)
+    if group.active:
+        from jaxhw.training import distributed
+
+        distributed.join(group, on_loss=kept_line)
     enable_compilation_cache(None if args.no_compile_cache else args.compile_cache)
+    import jax
+
+    if jax.process_index() != 0:
+        return None
     out = prepare_out_dir(args.out)
     checkpoint_dir = getattr(args, "checkpoint_dir", None)
     if checkpoint_dir is not None:

@@ -163,6 +163,49 @@ class AutoencodeConfig(SupervisedConfig):
 
 
 @dataclasses.dataclass(frozen=True)
+class ProcessGroup(Config):
+    """Several processes as one training job (``jaxhw.training.distributed``): every process gives the same
+    ``coordinator_address`` (process 0's HOST:PORT) and ``num_processes`` and its own ``process_id``, or, on a
+    cluster JAX detects by itself (SLURM, a TPU pod, Open MPI), ``detect`` alone. A process that cannot join
+    within ``join_timeout`` seconds, or a peer silent for ``heartbeat_timeout`` seconds, ends the run (JAX's
+    defaults: 300 and 100)."""
+
+    coordinator_address: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+    detect: bool = False
+    join_timeout: int = 120
+    heartbeat_timeout: int = 10
+
+    def __post_init__(self):
+        given = [name for name in ("coordinator_address", "num_processes", "process_id")
+                 if getattr(self, name) is not None]
+        if self.detect and given:
+            raise InputError(f"--distributed finds the processes by itself: drop --{given[0].replace('_', '-')}, "
+                             "or give --coordinator-address, --num-processes and --process-id without --distributed")
+        if given and len(given) < 3:
+            missing = sorted({"coordinator_address", "num_processes", "process_id"} - set(given))
+            raise InputError("several processes need --coordinator-address, --num-processes and --process-id "
+                             f"together: --{missing[0].replace('_', '-')} is missing")
+        if given:
+            host, _, port = self.coordinator_address.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise InputError(f"--coordinator-address must be HOST:PORT with a port from 1 to 65535, got "
+                                 f"{self.coordinator_address!r}")
+            check_positive_int("num_processes", self.num_processes)
+            if isinstance(self.process_id, bool) or not 0 <= self.process_id < self.num_processes:
+                raise InputError(f"--process-id must lie in [0, {self.num_processes}) for --num-processes "
+                                 f"{self.num_processes}, got {self.process_id}")
+        check_positive_int("join_timeout", self.join_timeout)
+        check_positive_int("heartbeat_timeout", self.heartbeat_timeout)
+
+    @property
+    def active(self) -> bool:
+        """Whether this process joins a group at all."""
+        return self.detect or self.coordinator_address is not None
+
+
+@dataclasses.dataclass(frozen=True)
 class GradientsConfig(Config):
     """``python -m jaxhw.gradients``: problem 1's vector and label (1A), the gradient case (1B), and the MLP
     trained with and without an extra softmax (1C)."""

@@ -189,6 +189,7 @@ def train_autoencoder(config: AutoencodeConfig, progress: bool | None = None) ->
         "latent": config.latent, "noise": config.noise, "weight_init": config.weight_init,
         "epochs_run": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
         "seeds": list(run.seeds), "parameters": run.parameters, "devices": run.devices,
+        "processes": run.processes,
         **run.summary({"train_mse": final["train_loss"], "test_mse": final["test_loss"]}),
         **summarize_timing(history),
         "epochs": history,

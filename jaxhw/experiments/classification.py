@@ -54,6 +54,7 @@ def train_classifier(config: ClassifyConfig, progress: bool | None = None) -> Cl
         "model": config.model, **run.data_record(),
         "epochs_run": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,
         "seeds": list(run.seeds), "parameters": run.parameters, "devices": run.devices,
+        "processes": run.processes,
         **run.summary({"test_accuracy": final["test_accuracy"], "test_loss": final["test_loss"],
                        "test_accuracy_train_mode": np.asarray(train_mode["accuracy"]) / len(run.test)}),
         "eval_batch_size": EVAL_BATCH_SIZE,

@@ -34,7 +34,8 @@ class SupervisedRun:
     objective: Objective
     train: ImageDataset
     test: ImageDataset
-    devices: int
+    devices: int  # over all processes
+    processes: int  # that trained together (jaxhw.training.distributed)
     started: float  # time.perf_counter() when the run began
     data: dict  # data_description(train, test)
     seeds: tuple[int, ...]  # one member per seed; the state and the history are stacked when there are several
@@ -111,11 +112,12 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
     resumed by the other.
     """
     started = time.perf_counter()
+    speaks = jax.process_index() == 0  # of several processes, only process 0 reports progress
     # The checkpoint dir first: a second run on it, or a fresh run into another run's checkpoints, stops here.
     checkpoints = open_checkpoints(config.checkpoint_dir, config.keep_checkpoints, resume=config.resume,
                                    overwrite=config.overwrite)
     try:
-        train, test = load_train_test(config.dataset, config.source, config.data_dir, verbose=True)
+        train, test = load_train_test(config.dataset, config.source, config.data_dir, verbose=speaks)
         model = build_model(train)
         objective = objective_for(model)
         sample = objective.prepare({name: values[:1] for name, values in train.arrays().items()}, None, False)[0]
@@ -130,11 +132,12 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
                                        "parameters": parameter_count(state.params), "data": data}
         devices = jax.device_count() if config.devices is None else config.devices
         state, history = fit(state, train.arrays(), test.arrays(), epochs=config.epochs,
-                             batch_size=config.batch_size, objective=objective, progress=progress, devices=devices,
-                             checkpoints=checkpoints, resume=config.resume,
+                             batch_size=config.batch_size, objective=objective, progress=progress if speaks else False,
+                             devices=devices, checkpoints=checkpoints, resume=config.resume,
                              members=None if len(seeds) == 1 else len(seeds),
                              member_names=[f"seed {seed}" for seed in seeds])
     finally:
         if checkpoints is not None:
             checkpoints.close()
-    return SupervisedRun(history, state, model, objective, train, test, devices, started, data, seeds)
+    return SupervisedRun(history, state, model, objective, train, test, devices, jax.process_count(), started, data,
+                         seeds)

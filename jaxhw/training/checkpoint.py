@@ -11,6 +11,10 @@ bits) are moved into ``unusable/`` inside the directory, never deleted, and name
 of a different run (its description differs) is refused with the fields that differ. A fresh run into a
 directory that already holds checkpoints is refused unless it resumes or overwrites them. The directory is
 locked (jaxhw.files.FolderLock) while the store is open.
+
+Over several processes (``jaxhw.training.distributed``) every process opens the store and calls ``save`` and
+``resume`` alike, but process 0 alone locks, writes and reads the directory (the others need not see it at
+all); ``resume`` hands process 0's checkpoint, epoch and history to every process.
 """
 from __future__ import annotations
 
@@ -23,9 +27,12 @@ from typing import Any, Callable
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 from jaxhw.errors import InputError, ResourceError
 from jaxhw.files import RESOURCE_ERRORS, FolderLock, resource_error
+from jaxhw.training.distributed import share
+from jaxhw.training.parallel import process_local
 from jaxhw.training.state import TrainState
 
 UNUSABLE = "unusable"
@@ -36,6 +43,12 @@ def _arrays(state: TrainState) -> dict:
     """The saved part of a TrainState: plain arrays (the typed PRNG key as its raw uint32 data)."""
     return {"step": state.step, "params": state.params, "batch_stats": state.batch_stats,
             "opt_state": state.opt_state, "rng": jax.random.key_data(state.rng)}
+
+
+def _from_arrays(like: TrainState, arrays: dict) -> TrainState:
+    """The TrainState that ``_arrays`` saved."""
+    return like.replace(step=arrays["step"], params=arrays["params"], batch_stats=arrays["batch_stats"],
+                        opt_state=arrays["opt_state"], rng=jax.random.wrap_key_data(arrays["rng"]))
 
 
 def checksum(tree: Any) -> str:
@@ -82,11 +95,16 @@ class CheckpointStore:
         if keep < 1:
             raise InputError(f"keep must be at least 1 checkpoint, got {keep}")
         self.directory = pathlib.Path(directory).absolute()
-        if self.directory.exists() and not self.directory.is_dir():
-            raise InputError(f"checkpoint dir {str(directory)!r} exists and is not a directory")
         self.description = dict(description or {})
         self.keep = keep
         self.log = log or (lambda line: print(f"jaxhw: {line}", file=sys.stderr))
+        self.writer = jax.process_index() == 0  # the one process that touches the directory
+        self.last_saved: int | None = None  # what the other processes know of the newest checkpoint
+        if not self.writer:
+            self.lock = self.manager = None
+            return
+        if self.directory.exists() and not self.directory.is_dir():
+            raise InputError(f"checkpoint dir {str(directory)!r} exists and is not a directory")
         self.lock = FolderLock(self.directory, "checkpoint dir").acquire()
         if self.lock.note:
             self.log(self.lock.note)
@@ -107,8 +125,11 @@ class CheckpointStore:
             raise
 
     def _open_manager(self):
-        options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, enable_async_checkpointing=False, create=True)
+        alone = ocp.options.MultiprocessingOptions(primary_host=0, active_processes={0})  # no barrier with others
+        options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, enable_async_checkpointing=False, create=False,
+                                               multiprocessing_options=alone)
         try:
+            self.directory.mkdir(parents=True, exist_ok=True)
             return ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
         except OSError as error:
             raise resource_error(error, self.directory, "cannot use checkpoint dir") from None
@@ -119,12 +140,19 @@ class CheckpointStore:
 
     def latest_epoch(self) -> int | None:
         """The newest epoch saved, or None (not verified: see ``resume``)."""
+        if not self.writer:
+            return self.last_saved
         steps = self.steps()
         return steps[-1] if steps else None
 
     def save(self, epoch: int, state: TrainState, history: list[dict]) -> None:
         """Save the state after ``epoch`` epochs (atomic: written to a temporary folder, then renamed)."""
-        arrays = _arrays(state)
+        arrays = _arrays(process_local(state))  # every process takes part: a state split over them is gathered
+        if jax.process_count() > 1:  # orbax saves a process's own arrays in a group only as host arrays
+            arrays = jax.device_get(arrays)
+        self.last_saved = epoch
+        if not self.writer:
+            return
         meta = {"epoch": epoch, "history": history, "description": self.description, "checksum": checksum(arrays)}
         # Checked first: orbax's own failure on a full disk is dozens of lines from its writer threads.
         needed = sum(np.dtype(leaf.dtype).itemsize * int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(arrays))
@@ -170,13 +198,30 @@ class CheckpointStore:
             raise Unusable(f"its arrays do not restore ({type(error).__name__})") from None
         if checksum(arrays) != meta["checksum"]:
             raise Unusable("checksum mismatch")
-        state = like.replace(step=arrays["step"], params=arrays["params"], batch_stats=arrays["batch_stats"],
-                             opt_state=arrays["opt_state"], rng=jax.random.wrap_key_data(arrays["rng"]))
-        return state, meta["history"]
+        return _from_arrays(like, arrays), meta["history"]
 
     def resume(self, like: TrainState) -> tuple[TrainState, int, list[dict]] | None:
         """The newest verified checkpoint as (state shaped like ``like``, epoch, history); None when the
-        directory holds no checkpoint. Newer unusable ones are set aside and named."""
+        directory holds no checkpoint. Newer unusable ones are set aside and named. Over several processes,
+        process 0's answer (or its error) is every process's."""
+        if jax.process_count() == 1:
+            return self._resume(like)
+        try:
+            restored = self._resume(like) if self.writer else None
+        except InputError as error:
+            share({"error": str(error)})
+            raise
+        found = share(None if restored is None else {"epoch": restored[1], "history": restored[2]})
+        if found is not None and "error" in found:
+            raise InputError(f"process 0 cannot resume: {found['error']}")
+        if found is None:
+            return None
+        arrays = multihost_utils.broadcast_one_to_all(_arrays(restored[0] if self.writer else like))
+        self.last_saved = found["epoch"]
+        return _from_arrays(like, arrays), found["epoch"], found["history"]
+
+    def _resume(self, like: TrainState) -> tuple[TrainState, int, list[dict]] | None:
+        """``resume`` in the process that reads the directory."""
         steps = self.steps()
         if not steps:
             return None
@@ -219,8 +264,9 @@ class CheckpointStore:
                  + "; ".join(f"epoch {step} ({reason})" for step, reason in unusable))
 
     def close(self) -> None:
-        self.manager.close()
-        self.lock.release()
+        if self.writer:
+            self.manager.close()
+            self.lock.release()
 
 
 def open_checkpoints(directory, keep: int = 3, description: dict | None = None, resume: bool = False,

@@ -1,5 +1,6 @@
 """The epoch loop: one jitted epoch per iteration, metrics fetched once per epoch, a tqdm progress bar,
-optional data parallelism over a device mesh and epoch-end checkpoints that a killed run resumes from."""
+optional data parallelism over a device mesh (which may span several processes) and epoch-end checkpoints
+that a killed run resumes from."""
 from __future__ import annotations
 
 import time
@@ -10,7 +11,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from jaxhw.errors import InputError
-from jaxhw.training.parallel import make_mesh, replicate, shard_members
+from jaxhw.training.feeding import HostFeed
+from jaxhw.training.parallel import make_mesh, process_local, replicate, shard_members
 from jaxhw.training.state import TrainState
 from jaxhw.training.steps import Objective, classification, make_epoch_fn, make_eval_fn
 
@@ -79,6 +81,10 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
     K (all of one shape). Every metric is then a list of K values, one per member; a member whose loss
     diverges stops the run, named by ``member_names`` (for example "seed 3"). Over several devices the members
     are split among them when K is a multiple of their count, otherwise every member's batches are.
+
+    Over several processes (``jaxhw.training.distributed``) every process calls ``fit`` alike with the whole
+    data, the mesh spans all their devices, each process places only its own slice of every batch
+    (``HostFeed``), and each gets the trained state back whole on its own device.
     """
     check_finite(train_data, "training data")
     if test_data is not None:
@@ -87,7 +93,7 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
         _check_members(state, train_data, members, data_per_member, "training data")
         if test_data is not None:
             _check_members(state, test_data, members, data_per_member, "test data")
-    mesh = make_mesh(devices) if devices != 1 else None
+    mesh = make_mesh(devices) if devices != 1 or jax.process_count() > 1 else None
     by_member = members is not None and mesh is not None and members % mesh.size == 0
     step_mesh = None if by_member else mesh  # where each batch is split over the devices
     example_axis = 1 if members is not None and data_per_member else 0
@@ -107,6 +113,10 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
         if start_epoch > epochs:
             raise InputError(f"--epochs {epochs} is below the epoch of the checkpoint resumed from ({start_epoch} "
                              f"in {checkpoints.directory}): ask for at least {start_epoch} epochs")
+    feed = None
+    if mesh is not None and mesh.is_multi_process:  # no process can place data on another's devices
+        feed = HostFeed(mesh, state.rng, train_data, batch_size=batch_size, drop_last=drop_last,
+                        members=members is not None, by_member=by_member, data_per_member=data_per_member)
     if mesh is not None:
         state = shard_members(state, mesh) if by_member else replicate(state, mesh)
 
@@ -115,18 +125,21 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
             return shard_members({name: np.asarray(values) for name, values in data.items()}, mesh)
         return to_device(data, mesh)
 
-    train_device = place(train_data)
-    test_device = place(test_data) if test_data is not None else None
-    stacked = members is not None
+    if feed is None:
+        train_device = place(train_data)
+        test_device = place(test_data) if test_data is not None else None
+    else:
+        test_device = feed.evaluation(test_data) if test_data is not None else None
+    stacked, fed = members is not None, feed is not None
     epoch_fn = make_epoch_fn(objective, batch_size, shuffle=True, drop_last=drop_last, mesh=step_mesh,
-                             members=stacked, data_per_member=data_per_member)
-    evaluate = make_eval_fn(objective, mesh=step_mesh, members=stacked, data_per_member=data_per_member)
+                             members=stacked, data_per_member=data_per_member, fed=fed)
+    evaluate = make_eval_fn(objective, mesh=step_mesh, members=stacked, data_per_member=data_per_member, fed=fed)
     seen = num_train if not drop_last else (num_train // batch_size) * batch_size
     bar = tqdm(range(start_epoch, epochs), desc="epochs", unit="epoch", initial=start_epoch, total=epochs,
                disable=None if progress is None else not progress)
     for epoch in bar:
         start = time.perf_counter()
-        state, totals, per_batch = epoch_fn(state, train_device, epoch)
+        state, totals, per_batch = epoch_fn(state, train_device if feed is None else feed.epoch(epoch), epoch)
         totals = jax.block_until_ready(totals)
         record = {"epoch": epoch + 1, **_averages(totals, seen, "train_"), "seconds": time.perf_counter() - start}
         if not np.isfinite(record["train_loss"]).all():
@@ -144,4 +157,4 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
         bar.set_postfix({k: f"{np.mean(v):.4f}" for k, v in record.items() if k.startswith(("train_loss", "test_"))})
         if checkpoints is not None:
             checkpoints.save(epoch + 1, state, history)
-    return state, history
+    return (state if feed is None else process_local(state)), history

@@ -121,7 +121,7 @@ def _initialise(model: nn.Module, tx: optax.GradientTransformation, sample_input
     # parameters (checked for the MLP, CNN, autoencoder and LSTM; level 0 changes them).
     initialise = (lambda keys: jax.lax.map(init, keys)) if members else init
     lowered = jax.jit(initialise, compiler_options=INIT_COMPILER_OPTIONS).lower(key)
-    check_fits_in_memory(lowered.out_info, jax.devices()[0])
+    check_fits_in_memory(lowered.out_info, jax.local_devices()[0])
     params, batch_stats, opt_state, run_key = lowered.compile()(key)
     step = jnp.zeros(key.shape, jnp.int32)
     return TrainState(step=step, params=params, batch_stats=batch_stats, opt_state=opt_state, rng=run_key,

@@ -86,20 +86,31 @@ def eval_step(state: TrainState, batch: Batch, objective: Objective = classifica
     return objective.metrics(outputs, targets)
 
 
-def _scan_batches(step, carry, data: Batch, batches: jax.Array, rest: jax.Array | None, mesh=None):
-    """Run ``step(carry, batch) -> (carry, metrics)`` over index batches gathered from on-device data.
+def _scan_batches(step, carry, batches, rest, mesh=None, gather: Callable | None = None):
+    """Run ``step(carry, batch) -> (carry, metrics)`` over ``batches`` (scanned on their leading axis), then the
+    last partial batch ``rest`` (or None); ``gather`` turns each scanned item into a batch (default: it is one).
 
     Returns (carry, metrics summed over batches, the per-batch metrics stacked). With a mesh each batch is
     split over the devices.
     """
-    def gather(index):
-        return shard_batch({name: values[index] for name, values in data.items()}, mesh)
+    def batch_of(item):
+        return shard_batch(item if gather is None else gather(item), mesh)
 
-    carry, per_batch = jax.lax.scan(lambda c, index: step(c, gather(index)), carry, batches)
+    carry, per_batch = jax.lax.scan(lambda c, item: step(c, batch_of(item)), carry, batches)
     if rest is not None:
-        carry, last = step(carry, gather(rest))
+        carry, last = step(carry, batch_of(rest))
         per_batch = jax.tree_util.tree_map(lambda all_, one: jnp.concatenate([all_, one[None]]), per_batch, last)
     return carry, jax.tree_util.tree_map(lambda m: m.sum(axis=0), per_batch), per_batch
+
+
+def rows_of(data: Batch) -> Callable[[jax.Array], Batch]:
+    """The gather of on-device data: an index batch -> the batch of those examples."""
+    return lambda index: {name: values[index] for name, values in data.items()}
+
+
+def shuffle_key(rng: jax.Array, epoch) -> jax.Array:
+    """The key of an epoch's data order: the run's key, the shuffle stream, the epoch number."""
+    return jax.random.fold_in(jax.random.fold_in(rng, SHUFFLE_STREAM), epoch)
 
 
 def over_members(fn: Callable, members: bool, data_per_member: bool, extra_args: int = 0) -> Callable:
@@ -111,8 +122,8 @@ def over_members(fn: Callable, members: bool, data_per_member: bool, extra_args:
 
 
 def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, shuffle: bool = True,
-                  drop_last: bool = False, mesh=None, members: bool = False,
-                  data_per_member: bool = False) -> Callable[[TrainState, Batch, int], tuple]:
+                  drop_last: bool = False, mesh=None, members: bool = False, data_per_member: bool = False,
+                  fed: bool = False) -> Callable[[TrainState, Batch, int], tuple]:
     """A jitted ``epoch(state, data, epoch) -> (state, summed metrics, per-batch metrics)``: one ``lax.scan``.
 
     data is a dict of device arrays (images stay uint8); the batch order is a permutation drawn on the
@@ -120,31 +131,36 @@ def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, s
     ``jax.sharding.Mesh`` every batch is split over its devices (data parallelism). The state is donated.
     With ``members`` the state is a stack of K members (``create_train_states``) trained as one vmapped
     program, each with its own key, data order, dropout masks and batch statistics; the metrics gain a
-    leading axis K.
+    leading axis K. With ``fed`` the data is not indexed on the device: each call takes the epoch's batches
+    already gathered in its order (``jaxhw.training.feeding.FedBatches``, one per member), as a mesh that spans
+    several processes needs.
     """
     step = functools.partial(train_step, objective=objective)
 
-    def epoch(state: TrainState, data: Batch, epoch):
-        key = jax.random.fold_in(jax.random.fold_in(state.rng, SHUFFLE_STREAM), epoch)
-        batches, rest = epoch_indices(key, len(next(iter(data.values()))), batch_size, shuffle, drop_last)
-        return _scan_batches(step, state, data, batches, rest, mesh)
+    def epoch(state: TrainState, data, epoch):
+        if fed:  # the epoch's batches, gathered by each process in this order (jaxhw.training.feeding)
+            return _scan_batches(step, state, *data.unpadded(), mesh)
+        batches, rest = epoch_indices(shuffle_key(state.rng, epoch), len(next(iter(data.values()))), batch_size,
+                                      shuffle, drop_last)
+        return _scan_batches(step, state, batches, rest, mesh, rows_of(data))
 
-    return jax.jit(over_members(epoch, members, data_per_member, 1), donate_argnums=0)
+    return jax.jit(over_members(epoch, members, data_per_member or fed, 1), donate_argnums=0)
 
 
 def make_eval_fn(objective: Objective = classification, batch_size: int = EVAL_BATCH_SIZE, train: bool = False,
-                 mesh=None, members: bool = False,
-                 data_per_member: bool = False) -> Callable[[TrainState, Batch], dict]:
+                 mesh=None, members: bool = False, data_per_member: bool = False,
+                 fed: bool = False) -> Callable[[TrainState, Batch], dict]:
     """A jitted ``evaluate(state, data) -> summed metrics`` over the whole data set, in order, in batches
-    (for a stack of members, as ``make_epoch_fn``)."""
+    (for a stack of members and ``fed`` batches, as ``make_epoch_fn``)."""
 
-    def evaluate(state: TrainState, data: Batch):
-        num_examples = len(next(iter(data.values())))
-        batches, rest = epoch_indices(None, num_examples, min(batch_size, num_examples), shuffle=False)
-
+    def evaluate(state: TrainState, data):
         def step(carry, batch):
             return carry, eval_step(state, batch, objective, train)
 
-        return _scan_batches(step, None, data, batches, rest, mesh)[1]
+        if fed:
+            return _scan_batches(step, None, *data.unpadded(), mesh)[1]
+        num_examples = len(next(iter(data.values())))
+        batches, rest = epoch_indices(None, num_examples, min(batch_size, num_examples), shuffle=False)
+        return _scan_batches(step, None, batches, rest, mesh, rows_of(data))[1]
 
     return jax.jit(over_members(evaluate, members, data_per_member))
