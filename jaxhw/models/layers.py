@@ -97,12 +97,24 @@ class Conv(nn.Module):
             y = jax.lax.conv_general_dilated(x, kernel, (1,) * len(window), padding, rhs_dilation=dilation,
                                              dimension_numbers=numbers)
             return y + bias
-        padded = jnp.pad(x, ((0, 0), *padding, (0, 0)))
-        spatial_sizes = x.shape[1:-1]
-        shifted = [padded[(slice(None), *(slice(o * d, o * d + n) for o, d, n in zip(offset, dilation, spatial_sizes)))]
-                   for offset in itertools.product(*(range(k) for k in window))]
-        patches = jnp.concatenate(shifted, axis=-1)  # offsets major, channels minor: the kernel's row order
-        return patches @ kernel.reshape(-1, self.features) + bias
+        return patches_conv(x, kernel, dilation, tuple(padding)) + bias
+
+
+def patches(x: jax.Array, window: Sequence[int], dilation: Sequence[int], padding: Sequence[tuple[int, int]]):
+    """im2col: (N, *spatial, prod(window) * C), the shifted copies of the padded input side by side, offsets major
+    and channels minor (the row order of a (*window, C, O) kernel reshaped to a matrix)."""
+    padded = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+    sizes = x.shape[1:-1]
+    shifted = [padded[(slice(None), *(slice(o * d, o * d + n) for o, d, n in zip(offset, dilation, sizes)))]
+               for offset in itertools.product(*(range(k) for k in window))]
+    return jnp.concatenate(shifted, axis=-1)
+
+
+def patches_conv(x: jax.Array, kernel: jax.Array, dilation: Sequence[int],
+                 padding: Sequence[tuple[int, int]]) -> jax.Array:
+    """A stride-1 convolution as one matmul over the input's patches (no bias)."""
+    window = kernel.shape[:-2]
+    return patches(x, window, dilation, padding) @ kernel.reshape(-1, kernel.shape[-1])
 
 
 def conv(features: int, kernel_size: Sequence[int], in_features: int, init: str = "flax",
