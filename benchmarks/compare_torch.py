@@ -11,7 +11,8 @@ it trains, in turn (A B C A B C ...), each in its own process so peak RSS is hon
 It reports the first epoch (compilation included) apart from the median epoch over epochs 2..N, the final
 test accuracy or MSE, peak RSS, and the ratios of each loop's median epoch to jaxhw's in the same repetition.
 Then whole processes: ``python -m jaxhw.classify`` (compilation cache cold, then warm) against the PyTorch
-homework script (``benchmarks/torch_loops.py``) for 1 and 10 epochs; and the MLP's matmul floor on this machine.
+homework script (``benchmarks/torch_loops.py``) for 1 and 10 epochs, and ``python -m jaxhw.autoencode``; and the
+MLP's and the autoencoder's floors on this machine (their dense layers' matmuls and an Adam update, nothing else).
 Everything is written to benchmarks/RESULTS.md (``--results`` moves it).
 
     PYTHONPATH=. python benchmarks/compare_torch.py                      # the default: a few minutes
@@ -147,42 +148,53 @@ def worker_torch(loop: str, model: str, epochs: int, train_size: int | None, see
             "threads": torch.get_num_threads(), "backend": device}
 
 
-def worker_floor(epoch_examples: int = 60_000, reps: int = 5) -> dict:
-    """The MLP's matmul floor: one epoch of only its forward and backward matmuls (plus a plain SGD update so
-    nothing can be hoisted), as a jitted lax.scan over batches of 64; and a large matmul's FLOP/s."""
+FLOOR_WIDTHS = {"mlp": (784, 64, 10), "autoencoder": (784, 128, 64, 2, 64, 128, 784)}  # the dense layers' sizes
+
+
+def worker_floor(model: str = "mlp", epoch_examples: int = 60_000, reps: int = 5) -> dict:
+    """A model's floor: one epoch of only its dense layers' forward and backward matmuls (a ReLU mask between
+    them, no biases, no loss) and an optax.adam update of the weights, as a jitted lax.scan over batches of 64;
+    and a large matmul's FLOP/s."""
     import jax
     import jax.numpy as jnp
     import numpy as np
+    import optax
 
+    widths = FLOOR_WIDTHS[model]
     steps, batch = epoch_examples // BATCH_SIZE, BATCH_SIZE
     rng = np.random.default_rng(0)
-    xs = jnp.asarray(rng.random((steps, batch, 784), np.float32))
-    w1 = jnp.asarray(rng.normal(0, 0.05, (784, 64)).astype(np.float32))
-    w2 = jnp.asarray(rng.normal(0, 0.1, (64, 10)).astype(np.float32))
+    xs = jnp.asarray(rng.random((steps, batch, widths[0]), np.float32))
+    weights = [jnp.asarray(rng.normal(0, 1 / np.sqrt(a), (a, b)).astype(np.float32))
+               for a, b in zip(widths[:-1], widths[1:])]
+    adam = optax.adam(LEARNING_RATE)
 
     @jax.jit
-    def matmuls_only(w1, w2, xs):
-        def step(weights, x):
-            w1, w2 = weights
-            hidden = x @ w1  # forward: 64x784 @ 784x64
-            active = jnp.maximum(hidden, 0.0)
-            logits = active @ w2  # 64x64 @ 64x10
-            d_logits = logits * (1.0 / batch)  # stands in for softmax - onehot (elementwise, 640 values)
-            d_w2 = active.T @ d_logits  # backward: 64x64 @ 64x10
-            d_hidden = (d_logits @ w2.T) * (hidden > 0)  # 64x10 @ 10x64
-            d_w1 = x.T @ d_hidden  # 784x64 @ 64x64
-            return (w1 - 1e-3 * d_w1, w2 - 1e-3 * d_w2), None
+    def matmuls_and_adam(weights, xs):
+        def step(carry, x):
+            weights, opt_state = carry
+            inputs, active = [], x
+            for w in weights:  # forward
+                inputs.append(active)
+                active = jnp.maximum(active @ w, 0.0)
+            grad, grads = active * (1.0 / batch), []  # stands in for the loss's gradient (elementwise)
+            for layer in reversed(range(len(weights))):  # backward: each weight, then the layer's input
+                grads.append(inputs[layer].T @ grad)
+                if layer:
+                    grad = (grad @ weights[layer].T) * (inputs[layer] > 0)
+            updates, opt_state = adam.update(grads[::-1], opt_state, weights)
+            return (optax.apply_updates(weights, updates), opt_state), None
 
-        return jax.lax.scan(step, (w1, w2), xs)[0]
+        return jax.lax.scan(step, (weights, adam.init(weights)), xs)[0]
 
-    jax.block_until_ready(matmuls_only(w1, w2, xs))
+    jax.block_until_ready(matmuls_and_adam(weights, xs))
     epoch_times = []
     for _ in range(reps):
         start = time.perf_counter()
-        jax.block_until_ready(matmuls_only(w1, w2, xs))
+        jax.block_until_ready(matmuls_and_adam(weights, xs))
         epoch_times.append(time.perf_counter() - start)
-    flops_per_example = 2 * (784 * 64 + 64 * 10) + 2 * (784 * 64 + 64 * 10 + 10 * 64)  # forward + backward
-    epoch_flops = flops_per_example * steps * batch
+    products = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    first = widths[0] * widths[1]  # the first layer's input gradient is not computed
+    epoch_flops = 2 * (products + 2 * products - first) * steps * batch  # forward + backward
     n = 2048
     a = jnp.asarray(rng.random((n, n), np.float32))
     big = jax.jit(lambda a: a @ a)
@@ -193,9 +205,9 @@ def worker_floor(epoch_examples: int = 60_000, reps: int = 5) -> dict:
         jax.block_until_ready(big(a))
         big_times.append(time.perf_counter() - start)
     gflops = 2 * n ** 3 / statistics.median(big_times) / 1e9
-    return {"scan_matmul_epoch_seconds": statistics.median(epoch_times), "epoch_gflop": epoch_flops / 1e9,
-            "large_matmul_gflops": gflops, "flop_floor_seconds": epoch_flops / 1e9 / gflops,
-            "backend": jax.default_backend()}
+    return {"model": model, "scan_matmul_epoch_seconds": statistics.median(epoch_times),
+            "epoch_gflop": epoch_flops / 1e9, "large_matmul_gflops": gflops,
+            "flop_floor_seconds": epoch_flops / 1e9 / gflops, "optimizer": "adam", "backend": jax.default_backend()}
 
 
 def _since_process_start() -> float | None:
@@ -216,7 +228,7 @@ def _peak_rss_mb() -> float:
 def run_worker(args: argparse.Namespace) -> None:
     """Entry point of a worker process: train, then print one RESULT line of JSON."""
     if args.worker == "floor":
-        result = worker_floor(args.train_size or 60_000)
+        result = worker_floor(args.model or "mlp", args.train_size or 60_000)
     elif args.worker == "jaxhw":
         result = worker_jaxhw(args.model, args.epochs, args.train_size, args.seed)
     else:
@@ -259,11 +271,14 @@ def worker_env() -> dict:
     return env
 
 
-def launch(framework: str, model: str | None, args: argparse.Namespace, train_size: int | None) -> dict:
+def launch(framework: str, model: str | None, args: argparse.Namespace, train_size: int | None,
+           floor_model: str | None = None) -> dict:
     """One worker process; its RESULT line merged with the process's wall time and peak RSS."""
     command = [sys.executable, str(pathlib.Path(__file__).resolve()), "--worker", framework]
     if train_size is not None:
         command += ["--train-size", str(train_size)]
+    if floor_model is not None:
+        command += ["--model", floor_model]
     if model is not None:
         command += ["--model", model, "--epochs", str(args.epochs), "--seed", str(args.seed)]
         command += ["--torch-threads", str(args.torch_threads)]
@@ -299,16 +314,17 @@ def wait_for_quiet(max_load: float, waits: int, seconds: float) -> list[float]:
     return seen
 
 
-def measure_floor(args: argparse.Namespace, rep: int | None, train_size: int | None = None) -> dict | None:
-    """One run of the matmul-floor worker over the MLP's training-set size, tagged with its repetition (None if
+def measure_floor(args: argparse.Namespace, rep: int | None, train_size: int | None = None,
+                  model: str = "mlp") -> dict | None:
+    """One run of a model's matmul-floor worker over its training-set size, tagged with its repetition (None if
     it failed)."""
     try:
-        floor = launch("floor", None, args, train_size)
+        floor = launch("floor", None, args, train_size, floor_model=model)
     except RuntimeError as e:
-        FAILURES.append(f"matmul floor rep {rep}: {str(e).splitlines()[0]}")
+        FAILURES.append(f"{model} matmul floor rep {rep}: {str(e).splitlines()[0]}")
         return None
     floor.update(rep=rep, load=load_average())
-    print(f"matmul floor        rep {'-' if rep is None else rep + 1} "
+    print(f"{model} matmul floor rep {'-' if rep is None else rep + 1} "
           f"scan {floor['scan_matmul_epoch_seconds']:.3f} s/epoch, "
           f"large matmul {floor['large_matmul_gflops']:.1f} GFLOP/s -> {floor['flop_floor_seconds']:.3f} s "
           f"(load {floor['load']:.1f})", flush=True)
@@ -318,8 +334,8 @@ def measure_floor(args: argparse.Namespace, rep: int | None, train_size: int | N
 def benchmark_models(args: argparse.Namespace, frameworks: list[str], floors: list[dict]) -> dict:
     """For every model, reps x (each framework once, in a fixed order): per-run results by framework.
 
-    For the MLP each repetition starts with the matmul floor (appended to ``floors``), so its ratio is taken
-    between runs of the same repetition too.
+    For the MLP and the autoencoder each repetition starts with the model's matmul floor (appended to
+    ``floors``), so its ratio is taken between runs of the same repetition too.
     """
     results: dict = {}
     for model in args.models:
@@ -327,8 +343,8 @@ def benchmark_models(args: argparse.Namespace, frameworks: list[str], floors: li
         train_size = args.train_size or train_size
         results[model] = {framework: [] for framework in frameworks}
         for rep in range(args.reps):
-            if model == "mlp" and not args.skip_floor:
-                floors.append(measure_floor(args, rep, train_size))
+            if model in FLOOR_WIDTHS and not args.skip_floor:
+                floors.append(measure_floor(args, rep, train_size, model))
             for framework in frameworks:
                 try:
                     result = launch(framework, model, args, train_size)
@@ -360,6 +376,10 @@ def benchmark_processes(args: argparse.Namespace) -> list[dict]:
                                          str(scratch / "jaxhw"), "--compile-cache", str(cache)],
                     "jaxhw warm cache": [sys.executable, "-m", "jaxhw.classify", *common, "--out",
                                          str(scratch / "jaxhw"), "--compile-cache", str(cache)],
+                    "autoencode cold cache": [sys.executable, "-m", "jaxhw.autoencode", *common, "--out",
+                                              str(scratch / "autoencode"), "--compile-cache", str(cache / "ae")],
+                    "autoencode warm cache": [sys.executable, "-m", "jaxhw.autoencode", *common, "--out",
+                                              str(scratch / "autoencode"), "--compile-cache", str(cache / "ae")],
                     TORCH_SCRIPT: [sys.executable, str(BENCHMARKS / "torch_loops.py"), "--dataset", "fashion_mnist",
                                    "--epochs", str(epochs), "--out", str(scratch / "torch")],
                     TORCH_SCRIPT_1THREAD: [sys.executable, str(BENCHMARKS / "torch_loops.py"), "--dataset",
@@ -377,10 +397,11 @@ def benchmark_processes(args: argparse.Namespace) -> list[dict]:
                     row = {"epochs": epochs, "rep": rep, "run": name, "wall_seconds": finished["wall_seconds"],
                            "peak_rss_mb": finished["peak_rss_mb"],
                            "last_line": finished["output"].strip().splitlines()[-1][:160]}
-                    if name.startswith("jaxhw"):  # its own account of the epochs: compilation is in the first
-                        metrics = json.loads((scratch / "jaxhw" / "metrics.json").read_text())
-                        row["first_epoch_seconds"] = metrics["first_epoch_seconds"]
-                        row["seconds_per_epoch"] = metrics["seconds_per_epoch"]
+                    if not name.startswith("torch"):  # its own account of the epochs: compilation is in the first
+                        folder = "autoencode" if name.startswith("autoencode") else "jaxhw"
+                        metrics = json.loads((scratch / folder / "metrics.json").read_text())
+                        row["first_epoch_seconds"] = metrics.get("first_epoch_seconds")
+                        row["seconds_per_epoch"] = metrics.get("seconds_per_epoch")
                     rows.append(row)
                     print(f"process {epochs:2d} epoch(s) rep {rep + 1} {name:22s} {finished['wall_seconds']:6.2f} s  "
                           f"rss {finished['peak_rss_mb']:6.0f} MB  (load {load_average():.1f})", flush=True)
@@ -486,8 +507,9 @@ def process_table(rows: list[dict]) -> tuple[list[str], dict]:
                      "first": median([r.get("first_epoch_seconds") for r in runs]),
                      "steady": median([r.get("seconds_per_epoch") for r in runs])}
             for script, key in ((TORCH_SCRIPT, "ratio"), (TORCH_SCRIPT_1THREAD, "ratio_1thread")):
-                entry[key] = median([torch_walls[script][r["rep"]] / r["wall_seconds"] for r in runs
-                                     if r["rep"] in torch_walls[script]])
+                walls = torch_walls[script]  # the torch script trains the MLP: no ratio for the autoencoder
+                entry[key] = None if name.startswith("autoencode") else median(
+                    [walls[r["rep"]] / r["wall_seconds"] for r in runs if r["rep"] in walls])
             summary[(epochs, name)] = entry
             lines.append(f"| {epochs} | {name} | {fmt(entry['wall'])} | {fmt(entry['ratio'], 2, 'x')} "
                          f"| {fmt(entry['ratio_1thread'], 2, 'x')} | {fmt(entry['first'])} | {fmt(entry['steady'], 3)} "
@@ -503,20 +525,34 @@ def _both(ratios: dict, model: str) -> tuple[float | None, str]:
     return (min(found) if found else None), f"{text} (PyTorch's default threads / 1 thread)"
 
 
-def floor_summary(floor, mlp_jax: list[dict]) -> dict | None:
-    """The floor's medians and jaxhw's MLP epoch over it: per repetition where both ran in it, else overall."""
-    if not floor or not mlp_jax:
+def floor_summary(floor, jax_runs: list[dict], model: str = "mlp") -> dict | None:
+    """A model's floor medians and jaxhw's epoch over it: per repetition where both ran in it, else overall."""
+    floors = [f for f in (floor if isinstance(floor, list) else [floor] if floor else [])
+              if f.get("model", "mlp") == model]  # a floor without a model was written by an older version
+    if not floors or not jax_runs:
         return None
-    floors = floor if isinstance(floor, list) else [floor]  # one dict: written by an older version
     by_rep = {f.get("rep"): f["scan_matmul_epoch_seconds"] for f in floors}
-    paired = [r["median_epoch"] / by_rep[r["rep"]] for r in mlp_jax if r.get("rep") in by_rep]
-    jax_epoch = median([r["median_epoch"] for r in mlp_jax])
+    paired = [r["median_epoch"] / by_rep[r["rep"]] for r in jax_runs if r.get("rep") in by_rep]
+    jax_epoch = median([r["median_epoch"] for r in jax_runs])
     scan = median([f["scan_matmul_epoch_seconds"] for f in floors])
     flop = median([f["flop_floor_seconds"] for f in floors])
     return {"scan": scan, "flop": flop, "gflop": floors[0]["epoch_gflop"], "jax_epoch": jax_epoch,
             "gflops": median([f["large_matmul_gflops"] for f in floors]),
             "ratio": median(paired) if paired else jax_epoch / scan, "paired": bool(paired),
-            "flop_ratio": jax_epoch / flop}
+            "flop_ratio": jax_epoch / flop, "optimizer": floors[0].get("optimizer", "sgd")}
+
+
+def cli_epoch(summary: dict, run: str) -> float | None:
+    """An epoch of a command timed from outside: (wall of its longest run - wall of its 1-epoch run) / (N - 1)."""
+    walls = {epochs: entry["wall"] for (epochs, name), entry in summary.items() if name == run}
+    longest = max(walls, default=1)
+    if 1 not in walls or longest == 1:
+        return None
+    return (walls[longest] - walls[1]) / (longest - 1)
+
+
+FLOOR_TARGET = 1.25
+CLI_RUNS = {"mlp": "jaxhw warm cache", "autoencoder": "autoencode warm cache"}
 
 
 def verdicts(models: dict, ratios: dict, floor, summary: dict) -> list[tuple[str, bool, str]]:
@@ -524,9 +560,17 @@ def verdicts(models: dict, ratios: dict, floor, summary: dict) -> list[tuple[str
     ran both with PyTorch's default threads and with one thread, the smaller ratio decides."""
     found = []
     mlp_jax = models.get("mlp", {}).get("jaxhw")
-    floors = floor_summary(floor, mlp_jax or [])
-    if floors is not None:
-        found.append(("MLP epoch within 1.3x of the matmul floor", floors["ratio"] <= 1.3, f"{floors['ratio']:.2f}x"))
+    for model in FLOOR_WIDTHS:
+        floors = floor_summary(floor, models.get(model, {}).get("jaxhw") or [], model)
+        if floors is None:
+            continue
+        found.append((f"{model} epoch (fit) within {FLOOR_TARGET}x of its matmul + {floors['optimizer']} floor",
+                      floors["ratio"] <= FLOOR_TARGET, f"{floors['ratio']:.2f}x"))
+        outside = cli_epoch(summary, CLI_RUNS[model])
+        if outside is not None:
+            found.append((f"{model} epoch of the command timed from outside within {FLOOR_TARGET}x of that floor",
+                          outside / floors["scan"] <= FLOOR_TARGET, f"{outside / floors['scan']:.2f}x "
+                          f"({outside:.3f} s against {floors['scan']:.3f} s)"))
     for model, factor in (("mlp", 8), ("autoencoder", 4)):
         worst, text = _both(ratios, model)
         if worst is not None:
@@ -563,6 +607,20 @@ def verdicts(models: dict, ratios: dict, floor, summary: dict) -> list[tuple[str
     return found
 
 
+KEPT_SECTIONS = ("## Many seeds",)  # written by other scripts (benchmarks/members.py): carried over, not rewritten
+
+
+def kept_sections(path: pathlib.Path) -> list[str]:
+    """The sections of an existing RESULTS.md that other benchmark scripts wrote, to keep them when it is rewritten."""
+    if not path.exists():
+        return []
+    kept = []
+    for part in ("\n" + path.read_text()).split("\n## ")[1:]:
+        if ("## " + part).startswith(KEPT_SECTIONS):
+            kept += ["## " + part.rstrip(), ""]
+    return kept
+
+
 def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, loads: dict, models: dict,
                   floor: dict | None, processes: list[dict], started: str, commit: str | None = None,
                   failures: list[str] | None = None) -> str:
@@ -592,19 +650,22 @@ def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, lo
     for model, runs in models.items():
         lines, ratios[model] = model_table(model, runs)
         out += [f"## {model}", "", *lines, ""]
-    floors = floor_summary(floor, models.get("mlp", {}).get("jaxhw") or [])
-    if floors is not None:
-        how = ("the median of the per-repetition ratios (the floor runs first in each MLP repetition)"
-               if floors["paired"]
+    floor_lines = []
+    for model in FLOOR_WIDTHS:
+        floors = floor_summary(floor, models.get(model, {}).get("jaxhw") or [], model)
+        if floors is None:
+            continue
+        how = ("the median of the per-repetition ratios (the floor runs first in each repetition)" if floors["paired"]
                else "median over median (the floor ran once, not beside each jaxhw run)")
-        out += ["## The MLP's matmul floor", "",
-                f"- one epoch of only the MLP's forward and backward matmuls (batches of 64 over the same number of "
-                f"examples in one jitted lax.scan, plain SGD so nothing is hoisted): **{floors['scan']:.3f} s**; "
-                "jaxhw's median MLP epoch, "
-                f"{floors['jax_epoch']:.3f} s, is **{floors['ratio']:.2f}x** that ({how})",
-                f"- by FLOPs: {floors['gflop']:.2f} GFLOP per epoch; a 2048x2048 matmul runs at "
-                f"{floors['gflops']:.0f} GFLOP/s here, so {floors['flop']:.3f} s at that rate "
-                f"(jaxhw: {floors['flop_ratio']:.2f}x)", ""]
+        floor_lines += [f"- {model} (layers {'-'.join(map(str, FLOOR_WIDTHS[model]))}): one epoch of only the "
+                        "dense layers' forward and backward matmuls (batches of 64 over the same number of examples "
+                        f"in one jitted lax.scan, ReLU masks, {floors['optimizer']} on the weights): "
+                        f"**{floors['scan']:.3f} s**; jaxhw's median epoch, {floors['jax_epoch']:.3f} s, is "
+                        f"**{floors['ratio']:.2f}x** that ({how}). By FLOPs: {floors['gflop']:.2f} GFLOP per epoch; "
+                        f"a 2048x2048 matmul runs at {floors['gflops']:.0f} GFLOP/s here, so {floors['flop']:.3f} s "
+                        f"at that rate (jaxhw: {floors['flop_ratio']:.2f}x)"]
+    if floor_lines:
+        out += ["## Matmul floors", "", *floor_lines, ""]
     summary = {}
     if processes:
         lines, summary = process_table(processes)
@@ -614,15 +675,23 @@ def write_results(path: pathlib.Path, args: argparse.Namespace, command: str, lo
                 "script `python benchmarks/torch_loops.py --epochs N` (with PyTorch's default threads, and with "
                 "`--threads 1`). Both load the IDX files, train the MLP, evaluate the test set after every epoch and "
                 "write metrics.json and learning_curves.png. Cold: a fresh, empty `--compile-cache`; warm: the same "
-                "command again. First/steady epoch: jaxhw's own metrics.json.", "", *lines, ""]
+                "command again. First/steady epoch: jaxhw's own metrics.json. `autoencode`: `python -m "
+                "jaxhw.autoencode` on the same data (no PyTorch script to compare it with).", "", *lines, ""]
+        for model, run in CLI_RUNS.items():
+            outside = cli_epoch(summary, run)
+            if outside is not None:
+                out.append(f"- {model} epoch timed from outside (`{run}`: wall of the longest run minus wall of the "
+                           f"1-epoch run, over the extra epochs): {outside:.3f} s")
+        out.append("")
     failures = failures if failures is not None else FAILURES
     if failures:
         out += ["## Runs that failed or ran past --run-timeout", "", *[f"- {f}" for f in failures], ""]
     found = verdicts(models, ratios, floor, summary)
     if found:
-        out += ["## Targets of issue 7, as measured in this run", "", "| target | met | measured |", "|---|---|---|"]
+        out += ["## Targets, as measured in this run", "", "| target | met | measured |", "|---|---|---|"]
         out += [f"| {name} | {'yes' if ok else '**no**'} | {value} |" for name, ok, value in found]
         out.append("")
+    out += kept_sections(path)
     if args.notes and args.notes.exists():
         out += [args.notes.read_text().rstrip(), ""]
     text = "\n".join(out)
@@ -697,7 +766,7 @@ def main(argv: list[str] | None = None) -> None:
     frameworks = args.frameworks
     floors: list = []
     models = benchmark_models(args, frameworks, floors)
-    if not args.skip_floor and "mlp" not in args.models:
+    if not args.skip_floor and not set(FLOOR_WIDTHS) & set(args.models):
         floors.append(measure_floor(args, None))
     floor = [f for f in floors if f is not None] or None
     processes = [] if args.skip_processes else benchmark_processes(args)

@@ -17,7 +17,10 @@ from jaxhw.training.checkpoint import CheckpointStore
 
 @pytest.mark.parametrize("implementation", ["patches", "xla"])
 @pytest.mark.parametrize("shape, window, dilation", [((2, 9, 7, 3), (3, 3), 1), ((2, 9, 7, 3), (2, 3), (2, 1)),
-                                                     ((3, 20, 4), (5,), 2), ((3, 20, 4), (4,), 3)])
+                                                     ((3, 20, 4), (5,), 2), ((3, 20, 4), (4,), 3),
+                                                     # window x channels <= 5 outputs: the weight gradient from
+                                                     # transposed patches (jaxhw.models.convolution)
+                                                     ((2, 9, 7, 1), (2, 2), 1), ((3, 20, 1), (4,), 3)])
 def test_conv_equals_nn_conv(shape, window, dilation, implementation):
     x = jax.random.normal(jax.random.key(0), shape)
     reference = nn.Conv(5, window, padding="SAME", kernel_dilation=dilation)

@@ -5,15 +5,14 @@ PyTorch initialises Linear and Conv weights with kaiming_uniform(a=sqrt(5)), i.e
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxhw.errors import InputError
+from jaxhw.models.convolution import patches_conv
 
 INITS = ("flax", "torch")
 
@@ -62,10 +61,10 @@ class Conv(nn.Module):
 
     Parameters ``kernel`` (*window, in, out) and ``bias`` (out,), the layout of ``flax.linen.Conv``, whatever
     the implementation, so a checkpoint or a torch_bridge mapping made with one restores under the other:
-    - "patches": one matmul over shifted copies of the input (im2col). XLA:CPU runs ``lax.conv`` inside a
-      loop body (the ``lax.scan`` of a jitted epoch) several times slower than at top level
-      (jax-ml/jax#12868); slices, a concatenation and a matmul have no such penalty (measured for the CNN at
-      batch 64: 36 ms per step in a scan against 225 ms with ``lax.conv``).
+    - "patches": one matmul over shifted copies of the input (im2col, jaxhw.models.convolution, with its own
+      backward pass). XLA:CPU runs ``lax.conv`` inside a loop body (the ``lax.scan`` of a jitted epoch)
+      several times slower than at top level (jax-ml/jax#12868); slices, a concatenation and a matmul have no
+      such penalty (measured for the CNN at batch 64: 36 ms per step in a scan against 225 ms with ``lax.conv``).
     - "xla": ``lax.conv_general_dilated`` (cuDNN on a GPU, the MXU on a TPU).
     - "auto" (default): "patches" on the CPU, "xla" elsewhere, decided when the model is traced.
     """
@@ -97,12 +96,7 @@ class Conv(nn.Module):
             y = jax.lax.conv_general_dilated(x, kernel, (1,) * len(window), padding, rhs_dilation=dilation,
                                              dimension_numbers=numbers)
             return y + bias
-        padded = jnp.pad(x, ((0, 0), *padding, (0, 0)))
-        spatial_sizes = x.shape[1:-1]
-        shifted = [padded[(slice(None), *(slice(o * d, o * d + n) for o, d, n in zip(offset, dilation, spatial_sizes)))]
-                   for offset in itertools.product(*(range(k) for k in window))]
-        patches = jnp.concatenate(shifted, axis=-1)  # offsets major, channels minor: the kernel's row order
-        return patches @ kernel.reshape(-1, self.features) + bias
+        return patches_conv(x, kernel, bias, dilation, tuple(padding))
 
 
 def conv(features: int, kernel_size: Sequence[int], in_features: int, init: str = "flax",

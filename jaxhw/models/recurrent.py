@@ -10,8 +10,11 @@ converts them one to one:
 - GRU, gates stacked r, z, n:  r, z = sigmoid(x W_i{r,z} + b_i{r,z} + h W_h{r,z} + b_h{r,z})
   n = tanh(x W_in + b_in + r * (h W_hn + b_hn)),  h' = (1 - z) * n + z * h   (w_ih (F, 3H), w_hh (H, 3H))
 
-``LSTM`` and ``GRU`` stack ``num_layers`` layers, each one ``flax.linen.RNN`` over a cell per direction
-(forward, then backward when bidirectional), with dropout between layers in training as PyTorch does.
+``LSTM`` and ``GRU`` stack ``num_layers`` layers, one per direction (forward, then backward when
+bidirectional), with dropout between layers in training as PyTorch does. ``implementation`` chooses how a layer
+runs, never its parameters: "fused" (default) runs each layer with a hand-written backward pass
+(jaxhw.models.recurrence); "scan" steps the cell with
+``flax.linen.RNN`` and differentiates it by autodiff, the reference the fused layers are tested against.
 Parameters are created layer by layer, direction by direction, the order in which torch registers
 ``weight_ih_l{k}[_reverse]``: a torch module with L layers and D directions maps to L*D Flax layers.
 """
@@ -26,8 +29,10 @@ import numpy as np
 
 from jaxhw.errors import InputError
 from jaxhw.models.layers import check_init
+from jaxhw.models.recurrence import gru_layer, lstm_layer
 
 Array = jax.Array
+RECURRENT_IMPLEMENTATIONS = ("fused", "scan")
 
 
 def _uniform(bound: float):
@@ -118,6 +123,39 @@ class GRUCell(_TorchCell):
         return jnp.zeros((*input_shape[:-1], self.hidden_size), jnp.float32)
 
 
+class LSTMLayer(LSTMCell):
+    """A whole (batch, time, features) sequence through one LSTM layer-direction: ``((c, h), outputs)``.
+
+    The parameters of LSTMCell (the same names, shapes and initial values), run by ``lstm_layer`` with its own
+    backward pass.
+    """
+
+    reverse: bool = False
+
+    @nn.compact
+    def __call__(self, x: Array, initial: tuple[Array, Array] | None = None) -> tuple[tuple[Array, Array], Array]:
+        w_ih, w_hh, b_ih, b_hh = self._weights(x.shape[-1])
+        bias = jnp.broadcast_to(jnp.asarray(b_ih + b_hh, w_hh.dtype), w_hh.shape[-1:])  # zeros without biases
+        c0, h0 = initial if initial is not None else self.initialize_carry(None, x[:, 0].shape)
+        outputs, c, h = lstm_layer(x.transpose(1, 0, 2), w_ih, w_hh, bias, h0, c0, self.reverse)
+        return (c, h), outputs.transpose(1, 0, 2)
+
+
+class GRULayer(GRUCell):
+    """A whole (batch, time, features) sequence through one GRU layer-direction: ``(h, outputs)``, with the
+    parameters of GRUCell, run by ``gru_layer`` with its own backward pass."""
+
+    reverse: bool = False
+
+    @nn.compact
+    def __call__(self, x: Array, initial: Array | None = None) -> tuple[Array, Array]:
+        w_ih, w_hh, b_ih, b_hh = self._weights(x.shape[-1])
+        b_ih, b_hh = (jnp.broadcast_to(jnp.asarray(b, w_hh.dtype), w_hh.shape[-1:]) for b in (b_ih, b_hh))
+        h0 = initial if initial is not None else self.initialize_carry(None, x[:, 0].shape)
+        outputs, h = gru_layer(x.transpose(1, 0, 2), w_ih, w_hh, b_ih, b_hh, h0, self.reverse)
+        return h, outputs.transpose(1, 0, 2)
+
+
 class _Recurrent(nn.Module):
     """Stacked, optionally bidirectional recurrent layers over (batch, time, features) inputs."""
 
@@ -127,7 +165,9 @@ class _Recurrent(nn.Module):
     dropout: float = 0.0  # between layers in training, as torch's ``dropout`` argument
     use_bias: bool = True
     weight_init: str = "flax"
+    implementation: str = "fused"  # "fused" or "scan": how the layers run; the parameters do not depend on it
     cell_type = LSTMCell
+    layer_type = LSTMLayer
 
     def _check(self, x: Array) -> None:
         if x.ndim != 3:
@@ -135,6 +175,9 @@ class _Recurrent(nn.Module):
         if self.num_layers < 1 or self.hidden_size < 1:
             raise InputError(f"{type(self).__name__} needs num_layers >= 1 and hidden_size >= 1, "
                              f"got {self.num_layers} and {self.hidden_size}")
+        if self.implementation not in RECURRENT_IMPLEMENTATIONS:
+            raise InputError(f"recurrent implementation must be one of {', '.join(RECURRENT_IMPLEMENTATIONS)}, "
+                             f"got {self.implementation!r}")
 
     def _run(self, x: Array, initial: list | None, train: bool) -> tuple[Array, list]:
         """Outputs of the last layer and the final carry of every layer-direction, in torch's order."""
@@ -147,10 +190,15 @@ class _Recurrent(nn.Module):
             outputs = []
             for d, suffix in enumerate(directions):
                 index = layer * len(directions) + d
-                cell = self.cell_type(self.hidden_size, self.use_bias, self.weight_init,
-                                      name=f"l{layer}{suffix}")
-                rnn = nn.RNN(cell, return_carry=True, reverse=suffix == "_reverse", keep_order=True)
-                carry, y = rnn(x, initial_carry=None if initial is None else initial[index])
+                name, reverse = f"l{layer}{suffix}", suffix == "_reverse"
+                start = None if initial is None else initial[index]
+                if self.implementation == "fused":
+                    layer_run = self.layer_type(self.hidden_size, self.use_bias, self.weight_init, reverse, name=name)
+                    carry, y = layer_run(x, start)
+                else:
+                    cell = self.cell_type(self.hidden_size, self.use_bias, self.weight_init, name=name)
+                    rnn = nn.RNN(cell, return_carry=True, reverse=reverse, keep_order=True)
+                    carry, y = rnn(x, initial_carry=start)
                 finals.append(carry)
                 outputs.append(y)
             x = jnp.concatenate(outputs, axis=-1) if len(outputs) > 1 else outputs[0]
@@ -170,6 +218,7 @@ class LSTM(_Recurrent):
     """torch.nn.LSTM(batch_first=True): ``(outputs (B, T, D*H), (h_n, c_n) each (L*D, B, H))``."""
 
     cell_type = LSTMCell
+    layer_type = LSTMLayer
 
     @nn.compact
     def __call__(self, x: Array, initial_state: tuple[Array, Array] | None = None,
@@ -190,6 +239,7 @@ class GRU(_Recurrent):
     """torch.nn.GRU(batch_first=True): ``(outputs (B, T, D*H), h_n (L*D, B, H))``."""
 
     cell_type = GRUCell
+    layer_type = GRULayer
 
     @nn.compact
     def __call__(self, x: Array, initial_state: Array | None = None, train: bool = False) -> tuple[Array, Array]:

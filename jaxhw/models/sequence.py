@@ -87,6 +87,7 @@ class RecurrentClassifier(nn.Module):
     bidirectional: bool = False
     num_classes: int = 2
     dropout: float = 0.1
+    implementation: str = "fused"  # see jaxhw.models.recurrent; the parameters do not depend on it
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
@@ -94,7 +95,8 @@ class RecurrentClassifier(nn.Module):
         layers = {"lstm": LSTM, "gru": GRU}
         if self.cell not in layers:
             raise InputError(f"cell must be one of {', '.join(layers)}, got {self.cell!r}")
-        rnn = layers[self.cell](self.hidden_size, self.num_layers, self.bidirectional, dropout=self.dropout, name="rnn")
+        rnn = layers[self.cell](self.hidden_size, self.num_layers, self.bidirectional, dropout=self.dropout,
+                                implementation=self.implementation, name="rnn")
         _, state = rnn(x, train=train)
         h_n = state[0] if self.cell == "lstm" else state
         directions = 2 if self.bidirectional else 1
