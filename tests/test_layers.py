@@ -9,7 +9,7 @@ import pytest
 from jaxhw.errors import InputError
 from jaxhw.models.autoencoder import ConvAutoencoder
 from jaxhw.models.cnn import CNN
-from jaxhw.models.layers import Conv, max_pool_2x2
+from jaxhw.models.layers import Conv, max_pool_2x2, normalize_by_batch
 from jaxhw.models.sequence import SequenceCNN
 from jaxhw.training import create_train_state
 from jaxhw.training.checkpoint import CheckpointStore
@@ -86,3 +86,23 @@ def test_checkpoint_written_with_patches_restores_under_xla(tmp_path):
     jax.tree_util.tree_map(np.testing.assert_array_equal, restored.batch_stats, written.batch_stats)
     logits = lambda state: state.apply_fn(state.variables, x.astype(np.float32) / 255, train=False)  # noqa: E731
     np.testing.assert_allclose(logits(restored), logits(written), atol=2e-5, rtol=1e-5)
+
+
+def test_batch_normalisation_backward_equals_autodiff_of_its_formula():
+    """normalize_by_batch's hand-written backward against jax.vjp of the textbook forward, with cotangents on the
+    output and on both statistics (which training leaves at zero)."""
+    rng = np.random.default_rng(5)
+    x, d_y = (rng.normal(size=(4, 5, 3, 6)).astype(np.float32) * 2 + 1 for _ in range(2))
+    scale, bias, d_mean, d_var = (rng.normal(size=6).astype(np.float32) for _ in range(4))
+
+    def textbook(x, scale, bias):
+        mean = x.mean(axis=(0, 1, 2))
+        var = ((x - mean) ** 2).mean(axis=(0, 1, 2))
+        return (x - mean) * jax.lax.rsqrt(var + 1e-5) * scale + bias, mean, var
+
+    outputs, pull = jax.vjp(lambda *a: normalize_by_batch(*a, 1e-5), x, scale, bias)
+    expected_outputs, expected_pull = jax.vjp(textbook, x, scale, bias)
+    for got, want in zip(outputs, expected_outputs, strict=True):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    for got, want in zip(pull((d_y, d_mean, d_var)), expected_pull((d_y, d_mean, d_var)), strict=True):
+        np.testing.assert_allclose(got, want, atol=2e-5, rtol=1e-5)

@@ -1,8 +1,10 @@
 """Stride-1 convolutions as one matmul over the input's patches (im2col), with the backward pass written out.
 
-Forward: the shifted copies of the padded input side by side, times the kernel as a matrix, plus the bias.
-(Folding the bias into the matmul through a column of ones was measured slower: the wider patches cost more
-than the bias's own pass.) Backward, measured on 2 CPU cores (benchmarks/NOTES.md):
+Forward: the shifted copies of the padded input side by side, times the kernel as a matrix, plus the bias;
+where the patches would be narrower than the output (a first layer on 1-channel images: 9 columns against 16
+channels) a sum of shifted inputs times kernel rows instead, one elementwise pass with the bias in it. (Folding
+the bias into the matmul through a column of ones was measured slower: the wider patches cost more than the
+bias's own pass.) Backward, measured on 2 CPU cores (benchmarks/NOTES.md):
 
 - the weight gradient is ``patches^T @ dy``. XLA:CPU has no kernel for a matmul whose operands are both
   contracted over their leading axis: it copies one of them transposed, and it chose the output gradient (the
@@ -54,11 +56,33 @@ def _matrix(kernel: Array) -> Array:
     return kernel.reshape(-1, kernel.shape[-1])
 
 
+def _sum_of_shifts(x: Array, kernel: Array, bias: Array, dilation: Sequence[int],
+                   padding: Sequence[tuple[int, int]]) -> Array:
+    """The convolution as a sum over window offsets and input channels of shifted inputs times a kernel row: one
+    elementwise pass, for layers whose patches would be narrower than their output (a 1-channel input)."""
+    padded = jnp.pad(x, ((0, 0), *padding, (0, 0)))
+    rows = iter(_matrix(kernel))
+    y = bias
+    for view in _shifted(padded, 1, kernel.shape[:-2], dilation, x.shape[1:-1]):
+        for channel in range(x.shape[-1]):
+            y = y + view[..., channel:channel + 1] * next(rows)
+    return y
+
+
+def _convolve(x: Array, kernel: Array, bias: Array, dilation: Sequence[int],
+              padding: Sequence[tuple[int, int]]) -> tuple[Array, Array | None]:
+    """The output, and the patches where they were built (the weight gradient reuses them)."""
+    if _transposed_is_smaller(kernel):
+        return _sum_of_shifts(x, kernel, bias, dilation, padding), None
+    columns = patches(x, kernel.shape[:-2], dilation, padding)
+    return columns @ _matrix(kernel) + bias, columns
+
+
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
 def patches_conv(x: Array, kernel: Array, bias: Array, dilation: tuple[int, ...],
                  padding: tuple[tuple[int, int], ...]) -> Array:
     """A stride-1 convolution of NHWC-like ``x`` with a (*window, C, O) kernel, plus bias: one matmul over patches."""
-    return patches(x, kernel.shape[:-2], dilation, padding) @ _matrix(kernel) + bias
+    return _convolve(x, kernel, bias, dilation, padding)[0]
 
 
 def _transposed_is_smaller(kernel: Array) -> bool:
@@ -67,9 +91,9 @@ def _transposed_is_smaller(kernel: Array) -> bool:
 
 
 def _conv_fwd(x, kernel, bias, dilation, padding):
-    columns = patches(x, kernel.shape[:-2], dilation, padding)
     # Keep what the weight gradient needs: the input (to build the transposed patches) or the patches themselves.
-    return columns @ _matrix(kernel) + bias, (x, kernel, None if _transposed_is_smaller(kernel) else columns)
+    y, columns = _convolve(x, kernel, bias, dilation, padding)
+    return y, (x, kernel, columns)
 
 
 def _conv_bwd(dilation, padding, residuals, d_y):

@@ -5,6 +5,7 @@ PyTorch initialises Linear and Conv weights with kaiming_uniform(a=sqrt(5)), i.e
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import flax.linen as nn
@@ -121,6 +122,42 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
     return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
+def normalize_by_batch(x: jax.Array, scale: jax.Array, bias: jax.Array, epsilon: float):
+    """Train-mode batch normalisation over every axis but the last: ``(y, batch mean, biased batch variance)``.
+
+    Its backward pass is the textbook one, two sums per channel and one pass over x:
+    dx = scale / sigma * (dy - mean(dy) - x_hat * mean(dy * x_hat)), where autodiff of the forward made about
+    twice as many passes over the activations (measured in benchmarks/NOTES.md).
+    """
+    return _normalize_forward(x, scale, bias, epsilon)[0]
+
+
+def _normalize_forward(x, scale, bias, epsilon):
+    axes = tuple(range(x.ndim - 1))
+    mean = x.mean(axis=axes)
+    var = ((x - mean) ** 2).mean(axis=axes)
+    inverse = jax.lax.rsqrt(var + epsilon)
+    return ((x - mean) * inverse * scale + bias, mean, var), (x, mean, inverse, scale)
+
+
+def _normalize_backward(epsilon, residuals, cotangents):
+    x, mean, inverse, scale = residuals
+    d_y, d_mean, d_var = cotangents
+    axes = tuple(range(x.ndim - 1))
+    count = x.size // x.shape[-1]
+    centred = x - mean
+    x_hat = centred * inverse
+    d_bias = d_y.sum(axis=axes)
+    d_scale = (d_y * x_hat).sum(axis=axes)
+    d_x = (scale * inverse) * (d_y - (d_bias + x_hat * d_scale) / count)
+    d_x = d_x + (d_mean + 2.0 * d_var * centred) / count  # the statistics' own cotangents (zero in training)
+    return d_x, d_scale, d_bias
+
+
+normalize_by_batch.defvjp(_normalize_forward, _normalize_backward)
+
+
 class TorchBatchNorm(nn.Module):
     """BatchNorm with PyTorch's exact semantics (nn.BatchNorm1d/2d): normalises over every axis but the last.
 
@@ -141,18 +178,15 @@ class TorchBatchNorm(nn.Module):
         bias = self.param("bias", nn.initializers.zeros, (features,))
         running_mean = self.variable("batch_stats", "mean", lambda: jax.numpy.zeros((features,), jax.numpy.float32))
         running_var = self.variable("batch_stats", "var", lambda: jax.numpy.ones((features,), jax.numpy.float32))
-        if train:
-            axes = tuple(range(x.ndim - 1))
-            count = int(np.prod([x.shape[a] for a in axes]))
-            mean = x.mean(axis=axes)
-            var = ((x - mean) ** 2).mean(axis=axes)
-            if not self.is_initializing():
-                unbiased = var * (count / max(count - 1, 1))
-                running_mean.value = (1 - self.momentum) * running_mean.value + self.momentum * mean
-                running_var.value = (1 - self.momentum) * running_var.value + self.momentum * unbiased
-        else:
-            mean, var = running_mean.value, running_var.value
-        return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
+        if not train:
+            return (x - running_mean.value) * jax.lax.rsqrt(running_var.value + self.epsilon) * scale + bias
+        y, mean, var = normalize_by_batch(x, scale, bias, self.epsilon)
+        if not self.is_initializing():
+            count = x.size // features
+            unbiased = var * (count / max(count - 1, 1))
+            running_mean.value = (1 - self.momentum) * running_mean.value + self.momentum * mean
+            running_var.value = (1 - self.momentum) * running_var.value + self.momentum * unbiased
+        return y
 
 
 def batch_norm(kind: str = "torch", name: str | None = None) -> nn.Module:

@@ -13,8 +13,8 @@ converts them one to one:
 ``LSTM`` and ``GRU`` stack ``num_layers`` layers, one per direction (forward, then backward when
 bidirectional), with dropout between layers in training as PyTorch does. ``implementation`` chooses how a layer
 runs, never its parameters: "fused" (default) runs each layer with a hand-written backward pass
-(jaxhw.models.recurrence); "scan" steps the cell with
-``flax.linen.RNN`` and differentiates it by autodiff, the reference the fused layers are tested against.
+(jaxhw.models.recurrence); "scan" steps the cell with ``flax.linen.RNN`` and differentiates it by autodiff, the
+reference the fused layers are tested against.
 Parameters are created layer by layer, direction by direction, the order in which torch registers
 ``weight_ih_l{k}[_reverse]``: a torch module with L layers and D directions maps to L*D Flax layers.
 """
