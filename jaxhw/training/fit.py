@@ -42,12 +42,12 @@ def to_device(arrays: Mapping[str, np.ndarray], mesh=None) -> dict:
 def _averages(totals: dict, num_examples: int, prefix: str) -> dict:
     """Summed metrics divided by the data size: a float per metric, or a list of K for a stack of members."""
     return {f"{prefix}{name}": (np.asarray(value, np.float64) / num_examples).tolist()
-            for name, value in jax.device_get(totals).items()}
+            for name, value in jax.device_get(process_local(totals)).items()}
 
 
 def _first_bad(per_batch_loss) -> tuple[int, int]:
     """(member, step of the epoch counted from 1) of the first non-finite batch loss ((K, B) or (B,) losses)."""
-    losses = np.atleast_2d(np.asarray(jax.device_get(per_batch_loss)))
+    losses = np.atleast_2d(np.asarray(jax.device_get(process_local(per_batch_loss))))
     member, step = np.argwhere(~np.isfinite(losses))[0]
     return int(member), int(step) + 1
 
