@@ -5,6 +5,7 @@ import pytest
 
 from jaxhw.losses import cross_entropy
 from jaxhw.models.cnn import CNN
+from jaxhw.models.layers import max_pool_2x2
 
 torch = pytest.importorskip("torch")
 from parity import images_to_torch, torch_grads_as_flax  # noqa: E402
@@ -72,3 +73,16 @@ def test_mismatched_torch_module_is_a_clear_error():
     wrong = tn.Sequential(tn.Conv2d(1, 8, 3, padding=1), tn.BatchNorm2d(8), tn.Linear(8, 10))
     with pytest.raises(ValueError, match="stateful layers"):
         variables_from_torch(wrong, CNN(), SAMPLE)
+
+
+def test_max_pool_gradient_goes_to_the_first_maximum_of_each_window_as_torch_sends_it():
+    x = np.random.default_rng(2).normal(size=(2, 6, 4, 3)).astype(np.float32)
+    x[0, 0, 0, 0] = x[0, 0, 1, 0] = x[0, 1, 0, 0] = 5.0  # a three-way tie in one window
+    x[1, 2:4, 2:4, 1] = 0.0  # an all-zero window, as after a ReLU
+    d_y = np.random.default_rng(3).normal(size=(2, 3, 2, 3)).astype(np.float32)
+    pooled, pull = jax.vjp(max_pool_2x2, x)
+    images = torch.from_numpy(x).permute(0, 3, 1, 2).requires_grad_(True)
+    expected = torch.nn.functional.max_pool2d(images, 2)
+    expected.backward(torch.from_numpy(d_y).permute(0, 3, 1, 2))
+    np.testing.assert_array_equal(pooled, expected.detach().permute(0, 2, 3, 1).numpy())
+    np.testing.assert_array_equal(pull(d_y)[0], images.grad.permute(0, 2, 3, 1).numpy())
