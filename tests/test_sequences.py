@@ -262,15 +262,15 @@ def test_claims_follow_the_paired_intervals():
 def test_quick_cli_writes_results_for_every_model_and_task(tmp_path, capsys):
     assert main(["--quick", "--out", str(tmp_path), "--no-compile-cache"]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["config"]["tasks"] == ["order"] and results["config"]["seeds"] == [0, 1]
-    assert len(results["runs"]) == 2 * len(SEQUENCE_MODELS)
+    assert results["config"]["tasks"] == ["order", "shifted_motif"] and results["config"]["seeds"] == [0, 1]
+    assert len(results["runs"]) == 2 * 2 * len(SEQUENCE_MODELS)  # tasks x seeds x models
     for row in results["summary"]:
         assert row["parameters"] == EXPECTED_PARAMETERS[row["model"]]
         assert 0 <= row["accuracy_mean"] <= 1 and row["seconds_per_member"] > 0 and row["seeds"] == 2
     assert {c["verdict"] for c in results["claims"]} <= {"supported", "refuted", "not shown", "not measured"}
     assert (tmp_path / "results.png").stat().st_size > 5000
     printed = capsys.readouterr().out
-    assert "| order |" in printed and "[not measured]" in printed  # the other tasks were not run
+    assert "| order |" in printed and "| shifted_motif |" in printed and "[not measured]" in printed  # the other tasks were not run
 
 
 @pytest.mark.parametrize("args, message", [(["--tasks", "sine"], "tasks must be"),
