@@ -270,7 +270,8 @@ def test_quick_cli_writes_results_for_every_model_and_task(tmp_path, capsys):
     assert {c["verdict"] for c in results["claims"]} <= {"supported", "refuted", "not shown", "not measured"}
     assert (tmp_path / "results.png").stat().st_size > 5000
     printed = capsys.readouterr().out
-    assert "| order |" in printed and "| shifted_motif |" in printed and "[not measured]" in printed  # the other tasks were not run
+    assert "| order |" in printed and "| shifted_motif |" in printed
+    assert "[not measured]" in printed  # the other tasks were not run
 
 
 @pytest.mark.parametrize("args, message", [(["--tasks", "sine"], "tasks must be"),
