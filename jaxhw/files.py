@@ -11,9 +11,12 @@ only owner of its folders, and multi-file outputs built aside and swapped in who
 - ``StagedFolder``: the output is built in ``.NAME.staging`` beside ``NAME``, then swapped in (the old folder
   renamed to ``.NAME.old``, the new one renamed in, the old one removed). ``recover`` finishes or rolls back
   a swap that a kill interrupted, so a kill or a full disk leaves the previous output exactly as it was.
+- ``signals_deferred``: Ctrl-C or SIGTERM during a write that runs in other threads (orbax's checkpoint)
+  takes effect when the write has ended, so the write is whole and no thread outlives the interpreter.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import json
@@ -21,10 +24,12 @@ import math
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -125,6 +130,31 @@ def write_json(path: pathlib.Path, data: Any) -> pathlib.Path:
 
 
 # ------------------------------------------------------------------------------------------------ locks
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM while the block runs, then act on the first one that came, as it would have acted.
+
+    Only the main thread receives signals, so elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    names = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, lambda number, frame: caught.append(number)) for number in names}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    if caught:
+        handler = previous[caught[0]]
+        if callable(handler):
+            handler(caught[0], None)  # KeyboardInterrupt for SIGINT, the command's own SIGTERM handler
+        elif handler == signal.SIG_DFL:
+            os.kill(os.getpid(), caught[0])
 
 
 def lock_path(folder: pathlib.Path) -> pathlib.Path:

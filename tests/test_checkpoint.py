@@ -114,6 +114,42 @@ def test_nan_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_pa
     store.close()
 
 
+INTERRUPTED_SAVE = """
+import os, signal, sys
+import numpy as np, optax
+from jaxhw.models.mlp import MLP
+from jaxhw.training import create_train_state
+from jaxhw.training.checkpoint import CheckpointStore
+
+state = create_train_state(MLP(), optax.adam(1e-3), np.zeros((1, 28, 28, 1), np.float32), seed=0)
+store = CheckpointStore(sys.argv[1], description={"model": "mlp"})
+writing = store.manager.save
+
+def save_interrupted(*args, **kwargs):  # Ctrl-C lands as orbax begins to write
+    os.kill(os.getpid(), signal.SIGINT)
+    return writing(*args, **kwargs)
+
+store.manager.save = save_interrupted
+try:
+    store.save(1, state, [{"epoch": 1}])
+except KeyboardInterrupt:
+    print("interrupted after", store.steps())
+"""
+
+
+def test_ctrl_c_while_a_checkpoint_is_written_takes_effect_once_the_write_has_ended(tmp_path):
+    result = subprocess.run([sys.executable, "-c", INTERRUPTED_SAVE, str(tmp_path / "ck")], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "interrupted after [1]", result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "Error" not in result.stderr, result.stderr[-3000:]
+    store = CheckpointStore(tmp_path / "ck", description={"model": "mlp"}, resume=True)
+    state = create_train_state(MLP(), optax.adam(1e-3), np.zeros((1, 28, 28, 1), np.float32), seed=0)
+    restored, epoch, history = store.restore(state)  # whole: it passes the checksum
+    assert epoch == 1 and history == [{"epoch": 1}]
+    jax.tree_util.tree_map(np.testing.assert_array_equal, state.params, restored.params)
+    store.close()
+
+
 def test_nan_in_float_data_is_rejected_before_training():
     data = {"x": np.zeros((8, 28, 28, 1), np.float32), "y": np.zeros(8, np.int32)}
     data["x"][3, 0, 0, 0] = np.nan

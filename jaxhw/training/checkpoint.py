@@ -30,7 +30,7 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from jaxhw.errors import InputError, ResourceError
-from jaxhw.files import RESOURCE_ERRORS, FolderLock, resource_error
+from jaxhw.files import RESOURCE_ERRORS, FolderLock, resource_error, signals_deferred
 from jaxhw.training.distributed import share
 from jaxhw.training.parallel import process_local
 from jaxhw.training.state import TrainState
@@ -162,9 +162,10 @@ class CheckpointStore:
                                 f"{(needed + CHECKPOINT_MARGIN) / 2**20:.1f} MiB and the device has "
                                 f"{free / 2**20:.1f} MiB free")
         try:
-            self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(arrays),
-                                                             meta=ocp.args.JsonSave(meta)))
-            self.manager.wait_until_finished()
+            with signals_deferred():  # orbax writes in threads: Ctrl-C mid-save would leave them running at exit
+                self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(arrays),
+                                                                 meta=ocp.args.JsonSave(meta)))
+                self.manager.wait_until_finished()
         except Exception as error:  # orbax and tensorstore wrap the OSError of a full disk in their own types
             for partial in self.directory.glob(f"{epoch}.orbax-checkpoint-tmp*"):  # never a half checkpoint
                 shutil.rmtree(partial, ignore_errors=True)
