@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import optax
 import pytest
+from children import default_ctrl_c
 
 from jaxhw.classify import main
 from jaxhw.data.loader import epoch_indices
@@ -139,7 +140,7 @@ except KeyboardInterrupt:
 
 def test_ctrl_c_while_a_checkpoint_is_written_takes_effect_once_the_write_has_ended(tmp_path):
     result = subprocess.run([sys.executable, "-c", INTERRUPTED_SAVE, str(tmp_path / "ck")], capture_output=True,
-                            text=True, timeout=300)
+                            text=True, timeout=300, preexec_fn=default_ctrl_c)
     assert result.returncode == 0 and result.stdout.strip() == "interrupted after [1]", result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "Error" not in result.stderr, result.stderr[-3000:]
     store = CheckpointStore(tmp_path / "ck", description={"model": "mlp"}, resume=True)

@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import pytest
+from children import default_ctrl_c
 
 from jaxhw import files
 from jaxhw.autoencode import main as autoencode
@@ -329,7 +330,8 @@ def test_ctrl_c_and_sigterm_end_with_one_line_saying_how_to_resume(tmp_path, cac
     out, ck = tmp_path / "out", tmp_path / "ck"
     process = subprocess.Popen([sys.executable, "-m", "jaxhw.classify",
                                 *mlp(cache, out, "--epochs", "400", "--checkpoint-dir", str(ck))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=default_ctrl_c)
     deadline = time.monotonic() + 120
     while not (ck / "2").is_dir():
         assert process.poll() is None and time.monotonic() < deadline
