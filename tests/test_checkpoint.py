@@ -1,4 +1,5 @@
 """Checkpoints: a run killed with SIGKILL in epoch 3 of 5 and resumed ends bitwise equal to an uninterrupted one."""
+import functools
 import json
 import signal
 import subprocess
@@ -9,7 +10,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from children import default_ctrl_c
+from helpers import default_ctrl_c, write_idx_dataset
 
 from jaxhw.classify import main
 from jaxhw.data.loader import epoch_indices
@@ -20,11 +21,11 @@ from jaxhw.training.checkpoint import CheckpointStore
 from jaxhw.training.fit import TrainingDiverged
 from jaxhw.training.steps import SHUFFLE_STREAM
 
-ARGS = ["--model", "cnn", "--source", "embedded", "--epochs", "5", "--batch-size", "64"]
+ARGS = ["--model", "cnn", "--epochs", "5", "--batch-size", "64"]
 SAMPLE = np.zeros((1, 28, 28, 1), np.uint8)
 
 
-def classify(*args, cache, **kwargs):
+def classify_cnn(*args, cache, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "jaxhw.classify", *ARGS, "--compile-cache", str(cache), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
@@ -43,6 +44,9 @@ def final_state(directory):
 def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
     # The uninterrupted run first: the killed and the resumed runs then load its compiled programs from the cache.
     cache = tmp_path / "cache"
+    write_idx_dataset(tmp_path / "digits", 1000)  # 16 batches an epoch, a quarter of the embedded digits
+    data = ("--source", "idx", "--data-dir", str(tmp_path / "digits"))
+    classify = functools.partial(classify_cnn, *data)
     whole = classify("--checkpoint-dir", str(tmp_path / "whole"), "--out", str(tmp_path / "whole_out"), cache=cache)
     _, err = whole.communicate(timeout=600)
     assert whole.returncode == 0, err[-2000:]

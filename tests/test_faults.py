@@ -5,7 +5,6 @@ for signals, kills and locks; full disks on a small tmpfs (skipped only where mo
 when CI is set)."""
 from __future__ import annotations
 
-import gzip
 import json
 import os
 import pathlib
@@ -16,9 +15,8 @@ import sys
 import threading
 import time
 
-import numpy as np
 import pytest
-from children import default_ctrl_c
+from helpers import default_ctrl_c, write_idx_dataset
 
 from jaxhw import files
 from jaxhw.autoencode import main as autoencode
@@ -346,22 +344,6 @@ def test_ctrl_c_and_sigterm_end_with_one_line_saying_how_to_resume(tmp_path, cac
 
 
 # ---------------------------------------------------------------------------------------------- inputs
-
-
-def write_idx_dataset(folder: pathlib.Path, count: int, splits=("train", "test")) -> None:
-    """``count`` random 28x28 digits per split as the four gzipped IDX files of MNIST."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(count)
-
-    def idx(array: np.ndarray) -> bytes:
-        return bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape) \
-            + array.tobytes()
-
-    for split in splits:
-        image_stem, label_stem = images.IDX_FILES[split]
-        (folder / f"{image_stem}.gz").write_bytes(gzip.compress(idx(rng.integers(0, 256, (count, 28, 28),
-                                                                                  dtype=np.uint8))))
-        (folder / f"{label_stem}.gz").write_bytes(gzip.compress(idx(rng.integers(0, 10, count, dtype=np.uint8))))
 
 
 def test_a_data_dir_must_hold_the_whole_data_set(tmp_path, capsys):
