@@ -1,17 +1,31 @@
 """Helpers shared by the tests: child processes, small data sets on disk."""
+import contextlib
 import gzip
 import pathlib
 import signal
+from typing import Iterator
 
 import numpy as np
 
 from jaxhw.data import images
 
 
-def default_ctrl_c() -> None:
-    """In the child before it starts: SIGINT as a terminal delivers it. A shell starts background jobs with SIGINT
-    ignored, the child would inherit that from a suite run in the background, and Python then keeps ignoring it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+@contextlib.contextmanager
+def ctrl_c_reaches_children() -> Iterator[None]:
+    """Children started inside the block get SIGINT's default action, as from a terminal.
+
+    A shell starts background jobs with SIGINT ignored; a suite run that way would pass that on to its children,
+    and Python in them would keep ignoring Ctrl-C. A handled signal is reset to its default by exec, so while the
+    block runs this process handles SIGINT (no ``preexec_fn``: forking a threaded JAX process to run Python in the
+    child can deadlock).
+    """
+    previous = signal.getsignal(signal.SIGINT)
+    if previous is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def write_idx_dataset(folder: pathlib.Path, count: int, splits=("train", "test")) -> None:

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from helpers import default_ctrl_c, write_idx_dataset
+from helpers import ctrl_c_reaches_children, write_idx_dataset
 
 from jaxhw.classify import main
 from jaxhw.data.loader import epoch_indices
@@ -143,8 +143,11 @@ except KeyboardInterrupt:
 
 
 def test_ctrl_c_while_a_checkpoint_is_written_takes_effect_once_the_write_has_ended(tmp_path):
-    result = subprocess.run([sys.executable, "-c", INTERRUPTED_SAVE, str(tmp_path / "ck")], capture_output=True,
-                            text=True, timeout=300, preexec_fn=default_ctrl_c)
+    with ctrl_c_reaches_children():
+        child = subprocess.Popen([sys.executable, "-c", INTERRUPTED_SAVE, str(tmp_path / "ck")],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = child.communicate(timeout=300)
+    result = subprocess.CompletedProcess(child.args, child.returncode, stdout, stderr)
     assert result.returncode == 0 and result.stdout.strip() == "interrupted after [1]", result.stderr[-3000:]
     assert "Traceback" not in result.stderr and "Error" not in result.stderr, result.stderr[-3000:]
     store = CheckpointStore(tmp_path / "ck", description={"model": "mlp"}, resume=True)

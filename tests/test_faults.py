@@ -16,7 +16,7 @@ import threading
 import time
 
 import pytest
-from helpers import default_ctrl_c, write_idx_dataset
+from helpers import ctrl_c_reaches_children, write_idx_dataset
 
 from jaxhw import files
 from jaxhw.autoencode import main as autoencode
@@ -326,10 +326,10 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
 @pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_and_sigterm_end_with_one_line_saying_how_to_resume(tmp_path, cache, signal_number, code):
     out, ck = tmp_path / "out", tmp_path / "ck"
-    process = subprocess.Popen([sys.executable, "-m", "jaxhw.classify",
-                                *mlp(cache, out, "--epochs", "400", "--checkpoint-dir", str(ck))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=default_ctrl_c)
+    with ctrl_c_reaches_children():
+        process = subprocess.Popen([sys.executable, "-m", "jaxhw.classify",
+                                    *mlp(cache, out, "--epochs", "400", "--checkpoint-dir", str(ck))],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
     while not (ck / "2").is_dir():
         assert process.poll() is None and time.monotonic() < deadline
