@@ -143,11 +143,6 @@ def max_pool_2x2(x: jax.Array) -> jax.Array:
     return _first_max_of_windows(x)[0]
 
 
-def _max_pool_fwd(x):
-    pooled, position = _first_max_of_windows(x)
-    return pooled, position
-
-
 def _max_pool_bwd(position, d_y):
     n, h2, w2, c = d_y.shape
     slots = [jnp.where(position == k, d_y, jnp.zeros((), d_y.dtype)) for k in range(4)]
@@ -155,7 +150,7 @@ def _max_pool_bwd(position, d_y):
     return (jnp.stack([top, bottom], axis=2).reshape(n, 2 * h2, 2 * w2, c),)
 
 
-max_pool_2x2.defvjp(_max_pool_fwd, _max_pool_bwd)
+max_pool_2x2.defvjp(_first_max_of_windows, _max_pool_bwd)  # forward: (pooled, position to keep)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3,))
