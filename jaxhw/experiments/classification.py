@@ -49,7 +49,8 @@ def train_classifier(config: ClassifyConfig, progress: bool | None = None) -> Cl
                            lambda model: classification, progress)
     final = run.history[-1]
     # "Forgot model.eval()": the same test set scored in train mode (dropout on, test-batch statistics).
-    train_mode = make_eval_fn(train=True, members=len(run.seeds) > 1)(run.state, to_device(run.test.arrays()))
+    score_in_train_mode = make_eval_fn(batch_size=EVAL_BATCH_SIZE, train=True, members=len(run.seeds) > 1)
+    train_mode = score_in_train_mode(run.state, to_device(run.test.arrays()))
     metrics = {
         "model": config.model, **run.data_record(),
         "epochs_run": config.epochs, "batch_size": config.batch_size, "lr": config.lr, "seed": config.seed,

@@ -22,7 +22,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxhw.data.loader import epoch_indices
 from jaxhw.training.parallel import BATCH_AXIS
-from jaxhw.training.steps import EVAL_BATCH_SIZE, over_members, shuffle_key
+from jaxhw.training.steps import eval_batch_size, over_members, shuffle_key
 
 PADDING = -1  # the example index of a padding row in an index table
 
@@ -121,7 +121,8 @@ class HostFeed:
         """A data set in order, in the batches ``make_eval_fn`` takes (the order repeated per member when each
         member has its own data)."""
         num_examples = self._num_examples(data)
-        full, rest = jax.device_get(epoch_indices(None, num_examples, min(EVAL_BATCH_SIZE, num_examples), False))
+        members = self.key_data.shape[0] if self.members else 1
+        full, rest = jax.device_get(epoch_indices(None, num_examples, eval_batch_size(num_examples, members), False))
         if self.data_per_member:
             count = np.shape(next(iter(data.values())))[0]
             full = np.broadcast_to(full, (count,) + full.shape)

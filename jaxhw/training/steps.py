@@ -12,6 +12,7 @@ from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxhw.data.loader import epoch_indices
 from jaxhw.data.transforms import scale_images
@@ -26,6 +27,14 @@ SHUFFLE_STREAM, EVAL_STREAM = 0x5EED, 0xE7A1
 # Evaluation batch: large enough to keep the scan short, small enough that a CNN's activations stay modest
 # (peak RSS of a CNN run: 756 MB at 250 against 905 MB at 1000).
 EVAL_BATCH_SIZE = 250
+
+
+def eval_batch_size(num_examples: int, members: int = 1) -> int:
+    """Examples per member in one evaluation step: EVAL_BATCH_SIZE shared among the members of a stack, so one
+    vmapped step holds about one model's activations (20 Transformer members of problem 5 at 250 each took 3.3x
+    as long as at 12: the step's attention weights, 200 MB, left the caches). The metrics are sums over
+    examples, so the size changes only their summation order."""
+    return max(1, min(EVAL_BATCH_SIZE // max(members, 1), num_examples))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,20 +156,31 @@ def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, s
     return jax.jit(over_members(epoch, members, data_per_member or fed, 1), donate_argnums=0)
 
 
-def make_eval_fn(objective: Objective = classification, batch_size: int = EVAL_BATCH_SIZE, train: bool = False,
+def make_eval_fn(objective: Objective = classification, batch_size: int | None = None, train: bool = False,
                  mesh=None, members: bool = False, data_per_member: bool = False,
                  fed: bool = False) -> Callable[[TrainState, Batch], dict]:
     """A jitted ``evaluate(state, data) -> summed metrics`` over the whole data set, in order, in batches
-    (for a stack of members and ``fed`` batches, as ``make_epoch_fn``)."""
+    (for a stack of members and ``fed`` batches, as ``make_epoch_fn``).
 
-    def evaluate(state: TrainState, data):
+    ``batch_size`` None: ``eval_batch_size`` (each member's share of EVAL_BATCH_SIZE). Give it where the batch
+    decides the result: in train mode BatchNorm normalises with each batch's own statistics.
+    """
+
+    def evaluate(state: TrainState, data, size: int):
         def step(carry, batch):
             return carry, eval_step(state, batch, objective, train)
 
         if fed:
             return _scan_batches(step, None, *data.unpadded(), mesh)[1]
-        num_examples = len(next(iter(data.values())))
-        batches, rest = epoch_indices(None, num_examples, min(batch_size, num_examples), shuffle=False)
+        batches, rest = epoch_indices(None, len(next(iter(data.values()))), size, shuffle=False)
         return _scan_batches(step, None, batches, rest, mesh, rows_of(data))[1]
 
-    return jax.jit(over_members(evaluate, members, data_per_member))
+    def evaluate_all(state: TrainState, data):
+        size = None
+        if not fed:  # fed batches come made (HostFeed.evaluation); shapes are static, so the sizes are known here
+            num_examples = np.shape(next(iter(data.values())))[1 if members and data_per_member else 0]
+            size = (eval_batch_size(num_examples, state.step.shape[0] if members else 1) if batch_size is None
+                    else min(batch_size, num_examples))
+        return over_members(functools.partial(evaluate, size=size), members, data_per_member)(state, data)
+
+    return jax.jit(evaluate_all)
