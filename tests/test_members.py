@@ -18,6 +18,7 @@ from jaxhw.models.mlp import MLP
 from jaxhw.training import create_train_state, fit
 from jaxhw.training.fit import TrainingDiverged
 from jaxhw.training.state import create_train_states, member
+from jaxhw.training.steps import EVAL_BATCH_SIZE, eval_batch_size, make_eval_fn
 
 SEEDS = (3, 7, 11)
 
@@ -87,6 +88,30 @@ def test_members_with_their_own_data_match_training_alone_on_that_data(digits):
                                    epochs=2, batch_size=32, progress=False)
         assert max(_max_difference(member(stacked, k).params, alone.params).values()) <= 1e-5
         assert history[-1]["test_loss"][k] == pytest.approx(alone_history[-1]["test_loss"], rel=1e-5)
+
+
+def test_a_stack_is_evaluated_in_smaller_batches_with_each_members_own_result(digits):
+    """Eval mode shares EVAL_BATCH_SIZE among the members (a sum over examples does not depend on the batch,
+    up to float32 summation order); a batch size given for train mode, where BatchNorm normalises with each
+    batch's statistics, is kept for every member."""
+    assert eval_batch_size(1000, 1) == EVAL_BATCH_SIZE and eval_batch_size(1000, 20) == EVAL_BATCH_SIZE // 20
+    assert eval_batch_size(7, 1) == 7 and eval_batch_size(1000, 10 * EVAL_BATCH_SIZE) == 1
+    stacked = create_train_states(CNN(), optax.adam(1e-3), digits["x"][:1], SEEDS)
+    stacked, _ = fit(stacked, digits, None, epochs=1, batch_size=64, members=len(SEEDS), progress=False)
+    data = jax.device_put(digits)
+    evaluated = make_eval_fn(members=True)(stacked, data)
+    train_mode = make_eval_fn(batch_size=100, train=True, members=True)(stacked, data)
+    for k in range(len(SEEDS)):
+        alone = member(stacked, k)
+        alone_evaluated = make_eval_fn(batch_size=EVAL_BATCH_SIZE)(alone, data)
+        assert float(evaluated["loss"][k]) == pytest.approx(float(alone_evaluated["loss"]), rel=1e-5)
+        assert int(evaluated["accuracy"][k]) == int(alone_evaluated["accuracy"])
+        # train mode at batch 100: 512 = 5 x 100 + 12, the same batches as the member alone at 100 ...
+        alone_train_mode = make_eval_fn(batch_size=100, train=True)(alone, data)
+        assert float(train_mode["loss"][k]) == pytest.approx(float(alone_train_mode["loss"]), rel=1e-5)
+        # ... and not the member's share of EVAL_BATCH_SIZE, whose batch statistics differ
+        shared = make_eval_fn(batch_size=eval_batch_size(512, len(SEEDS)), train=True)(alone, data)
+        assert float(shared["loss"]) != pytest.approx(float(alone_train_mode["loss"]), rel=1e-4)
 
 
 def test_a_diverging_member_is_named(digits):
