@@ -1,18 +1,21 @@
-"""K seeds trained one after another against K seeds as one vmapped program, in jaxhw and in PyTorch.
+"""K seeds trained one after another against K seeds as one program, in jaxhw and in PyTorch.
 
 Two parts, each written to benchmarks/RESULTS.md (a section of its own) and, raw, to benchmarks/members.json:
 
 - ``seeds`` (homework models, batch 64, Adam 1e-3): the MLP on Fashion-MNIST and the LSTM classifier on the
   50x8 ``order`` task, K = 1, 4, 16 seeds trained (a) one after another with ``create_train_state`` + ``fit``,
-  (b) as one program with ``create_train_states`` + ``fit(..., members=K)``, (c) PyTorch's plain loop once per
-  seed (one thread), (d) PyTorch's ``torch.func.stack_module_state`` + ``functional_call`` + ``vmap``. Each run is
-  its own process; the runs alternate. Reported: whole wall time (compilation included) and steady seconds per
-  epoch, both per member.
-- ``problem5`` (the target "vmapped members no slower per member than one member alone"): problem 5's models
-  (1,000 examples of ``order`` per member, its own data for each member, batch 25, Adam), one jitted vmapped epoch
-  per K, steady epochs alternating in one process; per-member epoch at K over the epoch at K = 1.
+  (b) as one program with ``create_train_states`` + ``fit(..., members=K)`` and the backend's default members
+  side by side (one at a time on the CPU), (c) the same with all K vmapped side by side, (d) PyTorch's plain
+  loop once per seed (one thread), (e) PyTorch's ``torch.func.stack_module_state`` + ``functional_call`` +
+  ``vmap``. Each run is its own process; the runs alternate. Reported: whole wall time (compilation included)
+  and steady seconds per epoch, both per member.
+- ``problem5`` (the target "members no slower per member than one member alone"): problem 5's models (1,000
+  examples of ``order`` per member, its own data for each member, batch 25, Adam 2e-3) and the homework CNN
+  (4,000 Fashion-MNIST images shared by the members, batch 64, Adam 1e-3), one jitted epoch per K and per way
+  (all K vmapped side by side, or one member at a time inside the program), steady epochs alternating in one
+  process; per-member epoch at K over the epoch at K = 1.
 
-    PYTHONPATH=. python benchmarks/members.py                        # both parts, a quarter of an hour or more
+    PYTHONPATH=. python benchmarks/members.py                        # both parts, half an hour or more
     PYTHONPATH=. python benchmarks/members.py --parts problem5 --problem5-members 1,4,8,16
     PYTHONPATH=. python benchmarks/members.py --from-json benchmarks/members.json   # rewrite the section only
 """
@@ -30,10 +33,12 @@ BENCHMARKS = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCHMARKS))
 import compare_torch as common  # noqa: E402  (process running, machine and version reports)
 
-MODES = ("jaxhw_sequential", "jaxhw_vmapped", "torch_loop", "torch_vmap")
-SEQUENCE_MODELS = ("mlp", "cnn", "lstm", "gru", "transformer")
+MODES = ("jaxhw_sequential", "jaxhw_one_program", "jaxhw_vmapped", "torch_loop", "torch_vmap")
+SIDE_BY_SIDE_MODELS = ("mlp", "cnn", "cnn_local", "lstm", "gru", "transformer", "homework_cnn")
+WAYS = {"vmapped": None, "one_at_a_time": 1}  # members side by side in one step (over_members' at_once)
 BATCH_SIZE, LEARNING_RATE = 64, 1e-3
-SECTION = "## Many seeds: one after another against one vmapped program"
+HOMEWORK_CNN_TRAIN = 4_000
+SECTION = "## Many seeds: one after another against one program"
 
 
 # ============================================================================ workers (one per process)
@@ -45,8 +50,9 @@ def _module_and_data(model: str, train_size: int):
     return (MLP(num_classes=10) if model == "mlp" else build_sequence_model("lstm", 2)), train
 
 
-def worker_jaxhw(model: str, members: int, epochs: int, train_size: int, vmapped: bool) -> dict:
-    """K seeds through jaxhw: one ``fit`` per seed, or one ``fit(..., members=K)``; epoch seconds per program."""
+def worker_jaxhw(model: str, members: int, epochs: int, train_size: int, mode: str) -> dict:
+    """K seeds through jaxhw: one ``fit`` per seed, or one ``fit(..., members=K)`` with the default members side
+    by side or all K vmapped; epoch seconds per program."""
     import jax
     import optax
 
@@ -56,9 +62,10 @@ def worker_jaxhw(model: str, members: int, epochs: int, train_size: int, vmapped
     module, train = _module_and_data(model, train_size)
     sample = train["x"][:1]
     started = time.perf_counter()
-    if vmapped:
+    if mode != "jaxhw_sequential":
         states = create_train_states(module, optax.adam(LEARNING_RATE), sample, list(range(members)))
-        _, history = fit(states, train, None, epochs=epochs, batch_size=BATCH_SIZE, members=members, progress=False)
+        _, history = fit(states, train, None, epochs=epochs, batch_size=BATCH_SIZE, members=members,
+                         members_at_once=members if mode == "jaxhw_vmapped" else None, progress=False)
         programs = [[h["seconds"] for h in history]]
     else:
         programs = []
@@ -134,15 +141,30 @@ def worker_torch_vmap(model: str, members: int, epochs: int, train_size: int) ->
     return {"wall_seconds": time.perf_counter() - started, "programs": [seconds]}
 
 
-def worker_problem5(models: list[str], members: list[int], reps: int, num_train: int, batch_size: int) -> dict:
-    """Problem 5's models, each member its own 1,000 examples: steady seconds of one vmapped epoch for each K,
-    the K alternating (K1 K2 K3 K1 K2 K3 ...) so the machine's load moves them alike."""
+def _side_by_side_setup(name: str, members: int, num_train: int, batch_size: int):
+    """(module, data, data_per_member, batch size, learning rate) of one model of the problem5 part."""
     import jax
     import numpy as np
-    import optax
 
     from jaxhw.data.sequences import load_task
+    from jaxhw.models.cnn import CNN
     from jaxhw.models.sequence import build_sequence_model
+
+    if name == "homework_cnn":  # the homework CNN of problem 4: every member the same images in its own order
+        train, _ = common.arrays_for("cnn", HOMEWORK_CNN_TRAIN)
+        return CNN(num_classes=10), jax.device_put(train), False, BATCH_SIZE, LEARNING_RATE
+    splits = [load_task("order", num_train, 100, seed)[0].arrays() for seed in range(members)]
+    data = {key: jax.device_put(np.stack([s[key] for s in splits])) for key in ("x", "y")}
+    return build_sequence_model(name, 2), data, True, batch_size, 2e-3
+
+
+def worker_problem5(models: list[str], members: list[int], reps: int, num_train: int, batch_size: int) -> dict:
+    """Steady seconds of one epoch for each K and each way of running the members (all vmapped side by side,
+    or one at a time inside the program), all alternating (K1 K2 K3 K1 K2 K3 ...) so the load moves them
+    alike. For K = 1 the two ways are the same program: one run."""
+    import jax
+    import optax
+
     from jaxhw.training import classification, make_epoch_fn
     from jaxhw.training.state import create_train_states
 
@@ -150,26 +172,29 @@ def worker_problem5(models: list[str], members: list[int], reps: int, num_train:
     for name in models:
         runs = {}
         for k in members:
-            splits = [load_task("order", num_train, 100, seed)[0].arrays() for seed in range(k)]
-            data = {key: jax.device_put(np.stack([s[key] for s in splits])) for key in ("x", "y")}
-            states = create_train_states(build_sequence_model(name, 2), optax.adam(2e-3), data["x"][0][:1],
-                                         list(range(k)))
-            epoch = make_epoch_fn(classification, batch_size, members=True, data_per_member=True)
-            start = time.perf_counter()
-            states, totals, _ = epoch(states, data, 0)
-            jax.block_until_ready(totals)
-            runs[k] = {"epoch": epoch, "state": states, "data": data, "first": time.perf_counter() - start,
-                       "steady": []}
+            module, data, per_member, size, lr = _side_by_side_setup(name, k, num_train, batch_size)
+            sample = (data["x"][0] if per_member else data["x"])[:1]
+            for way, at_once in WAYS.items():
+                if k == 1 and at_once is not None:
+                    continue
+                states = create_train_states(module, optax.adam(lr), sample, list(range(k)))
+                epoch = make_epoch_fn(classification, size, members=True, data_per_member=per_member,
+                                      at_once=at_once)
+                start = time.perf_counter()
+                states, totals, _ = epoch(states, data, 0)
+                jax.block_until_ready(totals)
+                runs[k, way] = {"epoch": epoch, "state": states, "data": data,
+                                "first": time.perf_counter() - start, "steady": []}
         for rep in range(reps):
-            for k, run in runs.items():
+            for run in runs.values():
                 start = time.perf_counter()
                 run["state"], totals, _ = run["epoch"](run["state"], run["data"], rep + 1)
                 jax.block_until_ready(totals)
                 run["steady"].append(time.perf_counter() - start)
-        found[name] = {str(k): {"first_seconds": run["first"], "steady_seconds": run["steady"]}
-                       for k, run in runs.items()}
-        print(f"{name:12s} " + "  ".join(f"K={k}: {statistics.median(r['steady']) / k:.4f} s/member"
-                                        for k, r in runs.items()), file=sys.stderr, flush=True)
+        found[name] = {f"{k} {way}": {"first_seconds": run["first"], "steady_seconds": run["steady"]}
+                       for (k, way), run in runs.items()}
+        print(f"{name:12s} " + "  ".join(f"K={k} {way}: {statistics.median(r['steady']) / k:.4f} s/member"
+                                        for (k, way), r in runs.items()), file=sys.stderr, flush=True)
     return {"models": found, "backend": jax.default_backend()}
 
 
@@ -177,8 +202,7 @@ def run_worker(args: argparse.Namespace) -> None:
     if args.worker == "problem5":
         result = worker_problem5(args.models, args.members, args.reps, args.problem5_train, args.problem5_batch)
     elif args.worker.startswith("jaxhw"):
-        result = worker_jaxhw(args.model, args.member_count, args.epochs, args.train_size,
-                              vmapped=args.worker == "jaxhw_vmapped")
+        result = worker_jaxhw(args.model, args.member_count, args.epochs, args.train_size, args.worker)
     elif args.worker == "torch_loop":
         result = worker_torch_loop(args.model, args.member_count, args.epochs, args.train_size)
     else:
@@ -253,14 +277,19 @@ def seeds_table(rows: list[dict]) -> list[str]:
 
 
 def problem5_table(result: dict) -> list[str]:
-    ks = sorted({int(k) for runs in result["models"].values() for k in runs})
-    lines = ["| model | " + " | ".join(f"K = {k}: s per member-epoch" for k in ks) + " | " +
-             " | ".join(f"K = {k} / K = 1" for k in ks if k != 1) + " |",
-             "|---|" + "---|" * (2 * len(ks) - 1)]
-    for name, runs in result["models"].items():
-        per = {int(k): [s / int(k) for s in r["steady_seconds"]] for k, r in runs.items()}
-        ratios = [statistics.median(a / b for a, b in zip(per[k], per[1])) for k in ks if k != 1]
-        lines.append(f"| {name} | " + " | ".join(f"{statistics.median(per[k]):.4f}" for k in ks) + " | "
+    """Per model: K = 1, then for each larger K the per-member epoch of each way and its ratio to K = 1."""
+    runs_of = {name: {tuple(key.split(" ", 1)): r for key, r in runs.items()}
+               for name, runs in result["models"].items()}
+    keys = sorted({(int(k), way) for runs in runs_of.values() for k, way in runs if k != "1"})
+    head = ["K = 1"] + [f"K = {k} {way.replace('_', ' ')}" for k, way in keys]
+    lines = ["| model | " + " | ".join(f"{h}: s per member-epoch" for h in head) + " | "
+             + " | ".join(f"{h} / K = 1" for h in head[1:]) + " |", "|---|" + "---|" * (2 * len(head) - 1)]
+    for name, runs in runs_of.items():
+        alone = next(r for (k, _), r in runs.items() if k == "1")["steady_seconds"]
+        per = [[s / k for s in runs[str(k), way]["steady_seconds"]] for k, way in keys]
+        ratios = [statistics.median(a / b for a, b in zip(p, alone)) for p in per]
+        lines.append(f"| {name} | {statistics.median(alone):.4f} | "
+                     + " | ".join(f"{statistics.median(p):.4f}" for p in per) + " | "
                      + " | ".join(f"{r:.2f}x" for r in ratios) + " |")
     return lines
 
@@ -276,16 +305,20 @@ def write_section(path: pathlib.Path, saved: dict) -> None:
     if saved.get("seeds"):
         out += ["K seeds of the homework MLP (Fashion-MNIST) and the LSTM classifier (50x8 `order`), batch 64, "
                 f"Adam 1e-3, {saved['epochs']} epochs; each run its own process, the runs alternating. "
-                "`jaxhw_sequential`: one `fit` per seed; `jaxhw_vmapped`: `fit(..., members=K)`; `torch_loop`: the "
+                "`jaxhw_sequential`: one `fit` per seed; `jaxhw_one_program`: `fit(..., members=K)`, its default "
+                "members side by side (one at a time on the CPU); `jaxhw_vmapped`: the same with all K vmapped "
+                "(`members_at_once=K`); `torch_loop`: the "
                 "plain PyTorch loop once per seed (one thread); `torch_vmap`: `torch.func.stack_module_state` + "
                 "`functional_call` + `vmap(grad(...))` and one Adam over the stacks (one thread). Training sets: "
                 + ", ".join(f"{m} {n:,} examples" for m, n in saved["train_size"].items()) + ".", "",
                 *seeds_table(saved["seeds"]), ""]
     if saved.get("problem5"):
         out += [f"Problem 5's models, each member its own {saved['problem5_train']:,} examples of `order`, batch "
-                f"{saved['problem5_batch']}, Adam 2e-3: the steady "
-                "epoch of one vmapped program (`make_epoch_fn(members=True, data_per_member=True)`) per member, "
-                "the K alternating in one process (median over repetitions of the per-repetition ratio).", "",
+                f"{saved['problem5_batch']}, Adam 2e-3, and the homework CNN (`homework_cnn`: {HOMEWORK_CNN_TRAIN:,} "
+                "Fashion-MNIST images shared by the members, batch 64, Adam 1e-3): the steady epoch of one program "
+                "(`make_epoch_fn(members=True, at_once=...)`) per member, with all K members vmapped side by side or "
+                "one at a time inside the program (`at_once=1`), the runs alternating in one process (median over "
+                "repetitions of the per-repetition ratio).", "",
                 *problem5_table(saved["problem5"]), ""]
     text = path.read_text() if path.exists() else ""
     if SECTION in text:
@@ -307,8 +340,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed-reps", type=int, default=1, help="repetitions of every run of the seeds part")
     parser.add_argument("--mlp-train", type=int, default=12_800, help="Fashion-MNIST training images for the MLP")
     parser.add_argument("--lstm-train", type=int, default=4_000, help="order sequences for the LSTM")
-    parser.add_argument("--models", type=lambda s: s.split(","), default=list(SEQUENCE_MODELS),
-                        help="problem 5's models measured by the problem5 part")
+    parser.add_argument("--models", type=lambda s: s.split(","), default=list(SIDE_BY_SIDE_MODELS),
+                        help="the models measured by the problem5 part (problem 5's and homework_cnn)")
     parser.add_argument("--problem5-members", type=lambda s: [int(k) for k in s.split(",")], default=[1, 8, 16],
                         help="K measured by the problem5 part (1 first: the reference)")
     parser.add_argument("--reps", type=int, default=5, help="steady epochs per K in the problem5 part")

@@ -71,7 +71,7 @@ def add_training_args(parser: argparse.ArgumentParser, config_class: type) -> No
     parser.add_argument("--batch-size", type=positive_int, default=batch_size, help=f"default {batch_size}")
     parser.add_argument("--lr", type=positive_float, default=lr, help=f"Adam learning rate (default {lr})")
     parser.add_argument("--seeds", type=positive_int, default=config_class.seeds,
-                        help=f"train one member per seed, --seed .. --seed + N - 1, as one vmapped program; results "
+                        help=f"train one member per seed, --seed .. --seed + N - 1, as one program; results "
                              f"are means with 95%% intervals (default {config_class.seeds})")
 
 

@@ -105,7 +105,7 @@ class SupervisedConfig(Config):
     batch_size: int = 64
     lr: float = 1e-3
     seed: int = 0
-    seeds: int = 1  # members trained as one vmapped program, seeds seed .. seed + seeds - 1
+    seeds: int = 1  # members trained as one program, seeds seed .. seed + seeds - 1
     devices: int | None = None  # devices that share the work; None: every device JAX sees
     checkpoint_dir: pathlib.Path | None = None
     resume: bool = False

@@ -1,5 +1,6 @@
-"""Many seeds as one program: K members trained by one vmapped epoch each match their own seed trained alone; the
-intervals and verdicts over seeds follow the Student-t formulas derived by hand; --seeds on the commands."""
+"""Many seeds as one program: K members trained by one epoch (vmapped, or one at a time inside it) each match
+their own seed trained alone; the intervals and verdicts over seeds follow the Student-t formulas derived by
+hand; --seeds on the commands."""
 from __future__ import annotations
 
 import json
@@ -12,13 +13,14 @@ import pytest
 
 from jaxhw.classify import main as classify
 from jaxhw.data.images import load_images
+from jaxhw.errors import InputError
 from jaxhw.intervals import mean_interval, paired_difference, t_critical, verdict
 from jaxhw.models.cnn import CNN
 from jaxhw.models.mlp import MLP
 from jaxhw.training import create_train_state, fit
 from jaxhw.training.fit import TrainingDiverged
 from jaxhw.training.state import create_train_states, member
-from jaxhw.training.steps import EVAL_BATCH_SIZE, eval_batch_size, make_eval_fn
+from jaxhw.training.steps import EVAL_BATCH_SIZE, eval_batch_size, make_eval_fn, resolve_members_at_once
 
 SEEDS = (3, 7, 11)
 
@@ -44,24 +46,41 @@ def test_vmapped_init_gives_each_member_the_values_of_its_own_seed(digits):
         assert np.array_equal(jax.random.key_data(member(stacked, k).rng), jax.random.key_data(alone.rng))
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
-def test_cnn_members_trained_as_one_program_match_each_seed_trained_alone(digits, optimizer):
-    """The CNN (BatchNorm, Dropout): 3 seeds in one vmapped epoch against each seed alone, 8 steps of batch 64.
+def _optimizer(name: str) -> optax.GradientTransformation:
+    return optax.adam(1e-3) if name == "adam" else optax.sgd(0.05)
 
-    Tolerance: the vmapped program may sum in another order than the single one, so values agree to float32
+
+_ALONE: dict = {}
+
+
+def _cnn_alone(digits: dict, optimizer: str, seed: int) -> tuple:
+    """One epoch of the CNN with one seed, trained alone (kept for the next parametrisation)."""
+    if (optimizer, seed) not in _ALONE:
+        state = create_train_state(CNN(), _optimizer(optimizer), digits["x"][:1], seed)
+        _ALONE[optimizer, seed] = fit(state, digits, digits, epochs=1, batch_size=64, progress=False)
+    return _ALONE[optimizer, seed]
+
+
+@pytest.mark.parametrize("optimizer, at_once", [("adam", None), ("sgd", None), ("adam", 2), ("adam", 3)])
+def test_cnn_members_trained_as_one_program_match_each_seed_trained_alone(digits, optimizer, at_once):
+    """The CNN (BatchNorm, Dropout): 3 seeds in one program against each seed alone, 8 steps of batch 64, with
+    the backend's default members side by side (one at a time on the CPU), two (a group of two vmapped, then
+    the third) and all three vmapped.
+
+    Tolerance: the program of members may sum in another order than the single one, so values agree to float32
     rounding (1e-5 absolute on weights of order 0.1-1, 1e-5 relative on the loss). One exception, with Adam only:
     the convolutions' biases feed BatchNorm, which subtracts their mean, so their true gradient is zero and
     what is left is rounding noise; Adam divides every gradient by its own running scale, so even noise moves a
     bias by about lr per step in either program. Those, and the running means of the BatchNorms they feed, are
     held to the bound lr x steps instead.
     """
-    tx = optax.adam(1e-3) if optimizer == "adam" else optax.sgd(0.05)
+    tx = _optimizer(optimizer)
     stacked = create_train_states(CNN(), tx, digits["x"][:1], SEEDS)
-    stacked, history = fit(stacked, digits, digits, epochs=1, batch_size=64, members=len(SEEDS), progress=False)
+    stacked, history = fit(stacked, digits, digits, epochs=1, batch_size=64, members=len(SEEDS),
+                           members_at_once=at_once, progress=False)
     steps = len(digits["y"]) // 64
     for k, seed in enumerate(SEEDS):
-        alone, alone_history = fit(create_train_state(CNN(), tx, digits["x"][:1], seed), digits, digits, epochs=1,
-                                   batch_size=64, progress=False)
+        alone, alone_history = _cnn_alone(digits, optimizer, seed)
         got = _max_difference((member(stacked, k).params, member(stacked, k).batch_stats),
                               (alone.params, alone.batch_stats))
         conv_biases = {path for path in got if "conv" in path and "bias" in path}
@@ -176,3 +195,11 @@ def test_seeds_resume_from_a_checkpoint_of_the_whole_stack(tmp_path):
     assert classify(common + ck + ["--epochs", "3", "--resume", "--out", str(tmp_path / "part")]) == 0
     whole, part = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "part"))
     assert [entry["test_loss"] for entry in whole["per_seed"]] == [entry["test_loss"] for entry in part["per_seed"]]
+
+
+def test_members_at_once_is_checked_and_defaults_by_backend():
+    assert resolve_members_at_once(None, 4) == (1 if jax.default_backend() == "cpu" else 4)
+    assert resolve_members_at_once(2, 4) == 2 and resolve_members_at_once(9, 4) == 4
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(InputError, match="members_at_once must be a positive integer or None, got"):
+            resolve_members_at_once(bad, 4)

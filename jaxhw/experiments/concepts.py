@@ -351,7 +351,7 @@ def forgotten_zero_grad_training(train: ImageDataset, test: ImageDataset, epochs
                                  batch_size: int = 64, seeds: Sequence[int] = (0,), progress: bool | None = None,
                                  correct_accuracies: Sequence[float] | None = None) -> dict:
     """The homework MLP trained with Adam fed the running sum of all gradients (zero_grad forgotten), one member
-    per seed in one vmapped program.
+    per seed in one program.
 
     Same model, seeds, data and batches as ``train_classifier`` of the MLP with these seeds, so its history is
     the correct loop to compare with, seed by seed: given its final test accuracies (``correct_accuracies``, in

@@ -110,7 +110,7 @@ def double_softmax_evidence(true_class: int = HOMEWORK_TRUE_CLASS, margins: Sequ
 def extra_softmax_training(epochs: int = 2, train_examples: int | None = None, batch_size: int = 64,
                            lr: float = 1e-3, seeds: Sequence[int] = (0,)) -> dict:
     """(d): the homework MLP trained with and without an extra softmax before the loss, on the same data, one
-    member per seed for each (one vmapped program each), compared by the paired difference over the seeds.
+    member per seed for each (one program each), compared by the paired difference over the seeds.
 
     Both report the same metrics: cross-entropy of the model's logits (what the predicted probabilities really
     score) and accuracy, on the embedded MNIST digits; only the training loss differs.

@@ -124,7 +124,7 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
         seeds = config.seed_list
         if len(seeds) == 1:
             state = create_train_state(model, optax.adam(config.lr), sample, config.seed)
-        else:  # one member per seed, trained as one vmapped program
+        else:  # one member per seed, trained as one program
             state = create_train_states(model, optax.adam(config.lr), sample, seeds)
         data = data_description(train, test)
         if checkpoints is not None:

@@ -3,7 +3,7 @@
 ``compare_sequence_models`` trains each model of jaxhw.models.sequence on the tasks of jaxhw.data.sequences,
 Adam on cross-entropy, the same epochs, learning rate and batch size for every model. The seed draws the
 data set (synthetic tasks), the initial weights, the batch order and dropout. All synthetic tasks share one
-shape (50 x 8, two classes), so for each model every (task, seed) pair is one member of a single vmapped
+shape (50 x 8, two classes), so for each model every (task, seed) pair is one member of a single
 program (``fit(..., members=K, data_per_member=True)``): one trace and one compilation per model instead of
 one per run; the real ``vowels`` task (50 x 12, nine classes) is a second program.
 
@@ -43,7 +43,7 @@ def task_groups(tasks: tuple[str, ...]) -> list[tuple[str, ...]]:
 
 def train_group(model_name: str, tasks: tuple[str, ...], config: TimeseriesConfig,
                 progress: bool | None = None) -> list[dict]:
-    """Every (task, seed) of one task group as one member of a vmapped program; one result per member."""
+    """Every (task, seed) of one task group as one member of one program; one result per member."""
     pairs = [(task, seed) for task in tasks for seed in config.seed_list]
     sizes = (None, None) if tasks == ("vowels",) else (config.num_train, config.num_test)
     splits = [load_task(task, *sizes, seed) for task, seed in pairs]

@@ -34,7 +34,7 @@ def overview(results: dict) -> Section:
     rows.append(["total", f"{results['wall_seconds']:.1f}", f"{results['cpu_seconds']:.1f}"])
     blocks = [
         Paragraph("Every number below was computed by this run: the models are jaxhw's Flax modules trained by its one "
-                  "jitted training loop with optax, several seeds at once as one vmapped program, and every result "
+                  "jitted training loop with optax, several seeds at once as one program, and every result "
                   "over seeds is a mean with its 95% interval; the derivatives come from jaxhw's formulas checked "
                   f"against `jax.grad` and finite differences; {_compared_with_torch(results)} Each question "
                   "gives the answer first, then the evidence, then the student's answer as written with its grade."),

@@ -16,7 +16,7 @@ def sections(results: dict) -> list[Section]:
         Paragraph(f"`jaxhw.experiments.autoencoding.train_autoencoder` (`python -m jaxhw.autoencode`) trains the dense "
                   f"autoencoder 784-128-64-{ae['latent']}-64-128-784 (ReLU, sigmoid output, {ae['parameters']:,} "
                   f"parameters) with MSE and Adam({ae['lr']:g}), batch {ae['batch_size']}, {trained}, one member per "
-                  "seed in one vmapped program, through the same training loop as every other model."),
+                  "seed in one program, through the same training loop as every other model."),
     ], 2)
     a = question("q2a", "2A. The blanks of the training loop", "2A",
                  "(a) `optimizer.zero_grad()`, (b) `model.train()`, (c) `x = images.view(images.size(0), -1)`, "

@@ -31,7 +31,7 @@ def sections(results: dict) -> list[Section]:
     class_names = cnn["evaluation"]["class_names"]
     evidence = [
         Table(["model", "parameters", "test accuracy", "test loss", "first epoch s (compiling)", "s per later epoch"],
-              rows, f"Both models trained as one vmapped program of {len(mlp['seeds'])} members each (one per seed)"),
+              rows, f"Both models trained as one program of {len(mlp['seeds'])} members each (one per seed)"),
         Paragraph(f"If `model.eval()` is forgotten the CNN scores {ci_field(cnn, 'test_accuracy_train_mode')} (dropout "
                   "on, BatchNorm with each test batch's statistics; section 3G pairs the two). The MLP has neither "
                   "dropout nor BatchNorm, so train and eval mode give it the same predictions."),

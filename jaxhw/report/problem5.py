@@ -173,7 +173,7 @@ def sections(results: dict) -> list[Section]:
                   f"it, with the same budget for all: Adam({config['lr']:g}), {config['epochs']} epochs, "
                   f"{config['num_train']} training and {config['num_test']} test samples per synthetic task, "
                   f"{seeds_text(config['seeds'])}. For each model every (task, seed) pair of the synthetic tasks is "
-                  "one member of a single vmapped program; the seed draws the data, the initial weights, the batch "
+                  "one member of a single program; the seed draws the data, the initial weights, the batch "
                   "order and dropout, so two models compared on the same seed saw the same data."),
         Bullets([f"`{t}`: {descriptions[t]}" for t in tasks if t in descriptions]),
         Table(["task"] + models, rows, "Test accuracy, mean [95% interval] over seeds"),

@@ -14,7 +14,7 @@ from jaxhw.errors import InputError
 from jaxhw.training.feeding import HostFeed
 from jaxhw.training.parallel import make_mesh, process_local, replicate, shard_members
 from jaxhw.training.state import TrainState
-from jaxhw.training.steps import Objective, classification, make_epoch_fn, make_eval_fn
+from jaxhw.training.steps import Objective, classification, make_epoch_fn, make_eval_fn, resolve_members_at_once
 
 
 class TrainingDiverged(RuntimeError):
@@ -66,7 +66,7 @@ def _check_members(state: TrainState, data: Mapping[str, np.ndarray], members: i
 def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapping[str, np.ndarray] | None = None,
         *, epochs: int, batch_size: int, objective: Objective = classification, drop_last: bool = False,
         progress: bool | None = None, devices: int | None = 1, checkpoints=None, resume: bool = False,
-        members: int | None = None, data_per_member: bool = False,
+        members: int | None = None, data_per_member: bool = False, members_at_once: int | None = None,
         member_names: Sequence[str] | None = None) -> tuple[TrainState, list[dict]]:
     """Train for ``epochs`` epochs and return the final state and one metrics dict per epoch.
 
@@ -76,11 +76,13 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
     ``devices``: how many devices share the work (None: all). ``checkpoints``: a CheckpointStore saved at
     every epoch end; with ``resume`` training continues from its newest checkpoint (history included).
 
-    With ``members`` K, ``state`` is a stack of K members (``create_train_states``), trained as one vmapped
-    program; the data is one set for all, or with ``data_per_member`` one per member stacked on a leading axis
-    K (all of one shape). Every metric is then a list of K values, one per member; a member whose loss
-    diverges stops the run, named by ``member_names`` (for example "seed 3"). Over several devices the members
-    are split among them when K is a multiple of their count, otherwise every member's batches are.
+    With ``members`` K, ``state`` is a stack of K members (``create_train_states``), trained as one program,
+    ``members_at_once`` of them side by side (vmapped) at a time (None: all on an accelerator, one on the CPU;
+    ``jaxhw.training.steps.resolve_members_at_once``); the data is one set for all, or with ``data_per_member``
+    one per member stacked on a leading axis K (all of one shape). Every metric is then a list of K values, one
+    per member; a member whose loss diverges stops the run, named by ``member_names`` (for example "seed 3").
+    Over several devices the members are split among them when K is a multiple of their count, otherwise every
+    member's batches are; there all members train side by side.
 
     Over several processes (``jaxhw.training.distributed``) every process calls ``fit`` alike with the whole
     data, the mesh spans all their devices, each process places only its own slice of every batch
@@ -94,6 +96,12 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
         if test_data is not None:
             _check_members(state, test_data, members, data_per_member, "test data")
     mesh = make_mesh(devices) if devices != 1 or jax.process_count() > 1 else None
+    at_once = None  # with a mesh all members train side by side: it splits them, or each batch, over devices
+    if members is not None and mesh is None:
+        at_once = resolve_members_at_once(members_at_once, members)
+    elif members_at_once is not None:
+        raise InputError(f"members_at_once={members_at_once} needs members on one device, got members={members} "
+                         f"over {mesh.size if mesh is not None else 1} device(s)")
     by_member = members is not None and mesh is not None and members % mesh.size == 0
     step_mesh = None if by_member else mesh  # where each batch is split over the devices
     example_axis = 1 if members is not None and data_per_member else 0
@@ -132,8 +140,9 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
         test_device = feed.evaluation(test_data) if test_data is not None else None
     stacked, fed = members is not None, feed is not None
     epoch_fn = make_epoch_fn(objective, batch_size, shuffle=True, drop_last=drop_last, mesh=step_mesh,
-                             members=stacked, data_per_member=data_per_member, fed=fed)
-    evaluate = make_eval_fn(objective, mesh=step_mesh, members=stacked, data_per_member=data_per_member, fed=fed)
+                             members=stacked, data_per_member=data_per_member, fed=fed, at_once=at_once)
+    evaluate = make_eval_fn(objective, mesh=step_mesh, members=stacked, data_per_member=data_per_member, fed=fed,
+                            at_once=at_once)
     seen = num_train if not drop_last else (num_train // batch_size) * batch_size
     bar = tqdm(range(start_epoch, epochs), desc="epochs", unit="epoch", initial=start_epoch, total=epochs,
                disable=None if progress is None else not progress)

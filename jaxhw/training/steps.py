@@ -16,6 +16,7 @@ import numpy as np
 
 from jaxhw.data.loader import epoch_indices
 from jaxhw.data.transforms import scale_images
+from jaxhw.errors import InputError
 from jaxhw.losses import accuracy_count, cross_entropy
 from jaxhw.training.parallel import shard_batch
 from jaxhw.training.state import TrainState
@@ -122,27 +123,55 @@ def shuffle_key(rng: jax.Array, epoch) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(rng, SHUFFLE_STREAM), epoch)
 
 
-def over_members(fn: Callable, members: bool, data_per_member: bool, extra_args: int = 0) -> Callable:
-    """``fn(state, data, *extra)`` for one model, or vmapped over a stack of member states (leading axis K) and
-    either one shared data set or one per member (also stacked on a leading axis K)."""
+def resolve_members_at_once(requested: int | None, members: int) -> int:
+    """How many members of a stack of ``members`` one step trains side by side (vmapped); the program runs such
+    groups one after another (``lax.map``). None: the backend's default, all of them on an accelerator, where
+    one small member leaves the device idle, and one at a time on the CPU, where its cores are already busy with
+    one member and K members side by side only make every array K times larger: out of the caches, the homework
+    CNN's five members at batch 64 took 1.37x as long per member as one after another (benchmarks/NOTES.md)."""
+    if requested is None:
+        requested = members if jax.default_backend() != "cpu" else 1
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1:
+        raise InputError(f"members_at_once must be a positive integer or None, got {requested!r}")
+    return min(requested, members)
+
+
+def over_members(fn: Callable, members: bool, data_per_member: bool, extra_args: int = 0,
+                 at_once: int | None = None) -> Callable:
+    """``fn(state, data, *extra)`` for one model, or mapped over a stack of member states (leading axis K) and
+    either one shared data set or one per member (also stacked on a leading axis K).
+
+    ``at_once`` None: all K members vmapped together; a number below K: ``lax.map`` over the members, that many
+    vmapped side by side at a time (1: one after another, each exactly as if alone)."""
     if not members:
         return fn
-    return jax.vmap(fn, in_axes=(0, 0 if data_per_member else None, *([None] * extra_args)))
+
+    def mapped(state, data, *extra):
+        count = jax.tree_util.tree_leaves(state)[0].shape[0]
+        if at_once is None or at_once >= count:
+            in_axes = (0, 0 if data_per_member else None, *([None] * extra_args))
+            return jax.vmap(fn, in_axes=in_axes)(state, data, *extra)
+        group = None if at_once == 1 else at_once
+        if data_per_member:
+            return jax.lax.map(lambda pair: fn(*pair, *extra), (state, data), batch_size=group)
+        return jax.lax.map(lambda one: fn(one, data, *extra), state, batch_size=group)
+
+    return mapped
 
 
 def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, shuffle: bool = True,
                   drop_last: bool = False, mesh=None, members: bool = False, data_per_member: bool = False,
-                  fed: bool = False) -> Callable[[TrainState, Batch, int], tuple]:
+                  fed: bool = False, at_once: int | None = None) -> Callable[[TrainState, Batch, int], tuple]:
     """A jitted ``epoch(state, data, epoch) -> (state, summed metrics, per-batch metrics)``: one ``lax.scan``.
 
     data is a dict of device arrays (images stay uint8); the batch order is a permutation drawn on the
     device from (state.rng, epoch), and the last partial batch is kept unless drop_last. With a
     ``jax.sharding.Mesh`` every batch is split over its devices (data parallelism). The state is donated.
-    With ``members`` the state is a stack of K members (``create_train_states``) trained as one vmapped
-    program, each with its own key, data order, dropout masks and batch statistics; the metrics gain a
-    leading axis K. With ``fed`` the data is not indexed on the device: each call takes the epoch's batches
-    already gathered in its order (``jaxhw.training.feeding.FedBatches``, one per member), as a mesh that spans
-    several processes needs.
+    With ``members`` the state is a stack of K members (``create_train_states``) trained as one program, each
+    with its own key, data order, dropout masks and batch statistics; the metrics gain a leading axis K;
+    ``at_once`` of them train side by side at a time (``over_members``; None: all). With ``fed`` the data is not
+    indexed on the device: each call takes the epoch's batches already gathered in its order
+    (``jaxhw.training.feeding.FedBatches``, one per member), as a mesh that spans several processes needs.
     """
     step = functools.partial(train_step, objective=objective)
 
@@ -153,17 +182,18 @@ def make_epoch_fn(objective: Objective = classification, batch_size: int = 64, s
                                       shuffle, drop_last)
         return _scan_batches(step, state, batches, rest, mesh, rows_of(data))
 
-    return jax.jit(over_members(epoch, members, data_per_member or fed, 1), donate_argnums=0)
+    return jax.jit(over_members(epoch, members, data_per_member or fed, 1, at_once), donate_argnums=0)
 
 
 def make_eval_fn(objective: Objective = classification, batch_size: int | None = None, train: bool = False,
                  mesh=None, members: bool = False, data_per_member: bool = False,
-                 fed: bool = False) -> Callable[[TrainState, Batch], dict]:
+                 fed: bool = False, at_once: int | None = None) -> Callable[[TrainState, Batch], dict]:
     """A jitted ``evaluate(state, data) -> summed metrics`` over the whole data set, in order, in batches
     (for a stack of members and ``fed`` batches, as ``make_epoch_fn``).
 
-    ``batch_size`` None: ``eval_batch_size`` (each member's share of EVAL_BATCH_SIZE). Give it where the batch
-    decides the result: in train mode BatchNorm normalises with each batch's own statistics.
+    ``batch_size`` None: ``eval_batch_size``, each member's share of EVAL_BATCH_SIZE among those evaluated side
+    by side (``at_once`` of them; None: all). Give it where the batch decides the result: in train mode
+    BatchNorm normalises with each batch's own statistics.
     """
 
     def evaluate(state: TrainState, data, size: int):
@@ -179,8 +209,10 @@ def make_eval_fn(objective: Objective = classification, batch_size: int | None =
         size = None
         if not fed:  # fed batches come made (HostFeed.evaluation); shapes are static, so the sizes are known here
             num_examples = np.shape(next(iter(data.values())))[1 if members and data_per_member else 0]
-            size = (eval_batch_size(num_examples, state.step.shape[0] if members else 1) if batch_size is None
+            side_by_side = min(at_once or state.step.shape[0], state.step.shape[0]) if members else 1
+            size = (eval_batch_size(num_examples, side_by_side) if batch_size is None
                     else min(batch_size, num_examples))
-        return over_members(functools.partial(evaluate, size=size), members, data_per_member)(state, data)
+        return over_members(functools.partial(evaluate, size=size), members, data_per_member,
+                            at_once=at_once)(state, data)
 
     return jax.jit(evaluate_all)
