@@ -161,12 +161,13 @@ def _side_by_side_setup(name: str, members: int, num_train: int, batch_size: int
 def worker_problem5(models: list[str], members: list[int], reps: int, num_train: int, batch_size: int) -> dict:
     """Steady seconds of one epoch for each K and each way of running the members (all vmapped side by side,
     or one at a time inside the program), all alternating (K1 K2 K3 K1 K2 K3 ...) so the load moves them
-    alike. For K = 1 the two ways are the same program: one run."""
+    alike. K = 1 is one member alone (``create_train_state``, the unstacked epoch), the program ``fit`` runs for
+    one seed."""
     import jax
     import optax
 
     from jaxhw.training import classification, make_epoch_fn
-    from jaxhw.training.state import create_train_states
+    from jaxhw.training.state import create_train_state, create_train_states
 
     found = {}
     for name in models:
@@ -177,9 +178,14 @@ def worker_problem5(models: list[str], members: list[int], reps: int, num_train:
             for way, at_once in WAYS.items():
                 if k == 1 and at_once is not None:
                     continue
-                states = create_train_states(module, optax.adam(lr), sample, list(range(k)))
-                epoch = make_epoch_fn(classification, size, members=True, data_per_member=per_member,
-                                      at_once=at_once)
+                if k == 1:  # the baseline: one member alone, the program create_train_state + fit run
+                    states = create_train_state(module, optax.adam(lr), sample, 0)
+                    epoch = make_epoch_fn(classification, size)
+                    data = {key: values[0] for key, values in data.items()} if per_member else data
+                else:
+                    states = create_train_states(module, optax.adam(lr), sample, list(range(k)))
+                    epoch = make_epoch_fn(classification, size, members=True, data_per_member=per_member,
+                                          at_once=at_once)
                 start = time.perf_counter()
                 states, totals, _ = epoch(states, data, 0)
                 jax.block_until_ready(totals)
@@ -313,11 +319,15 @@ def write_section(path: pathlib.Path, saved: dict) -> None:
                 + ", ".join(f"{m} {n:,} examples" for m, n in saved["train_size"].items()) + ".", "",
                 *seeds_table(saved["seeds"]), ""]
     if saved.get("problem5"):
-        out += [f"Problem 5's models, each member its own {saved['problem5_train']:,} examples of `order`, batch "
+        rerun = saved.get("problem5_started")  # the part run again on its own and merged into this record
+        out += [(f"Measured again on its own on {rerun} UTC (`PYTHONPATH=. python benchmarks/members.py --parts "
+                 "problem5`): " if rerun else "")
+                + f"Problem 5's models, each member its own {saved['problem5_train']:,} examples of `order`, batch "
                 f"{saved['problem5_batch']}, Adam 2e-3, and the homework CNN (`homework_cnn`: {HOMEWORK_CNN_TRAIN:,} "
                 "Fashion-MNIST images shared by the members, batch 64, Adam 1e-3): the steady epoch of one program "
                 "(`make_epoch_fn(members=True, at_once=...)`) per member, with all K members vmapped side by side or "
-                "one at a time inside the program (`at_once=1`), the runs alternating in one process (median over "
+                "one at a time inside the program (`at_once=1`), against one member alone (K = 1: "
+                "`create_train_state` and the unstacked epoch), the runs alternating in one process (median over "
                 "repetitions of the per-repetition ratio).", "",
                 *problem5_table(saved["problem5"]), ""]
     text = path.read_text() if path.exists() else ""
