@@ -32,7 +32,7 @@ from jaxhw.experiments.classification import (
 )
 from jaxhw.experiments.gradients import gradient_lab
 from jaxhw.experiments.timeseries import compare_sequence_models
-from jaxhw.intervals import paired_difference, verdict
+from jaxhw.intervals import ACCURACY_RANGE, paired_difference, verdict
 from jaxhw.training.steps import EVAL_BATCH_SIZE
 
 
@@ -120,7 +120,7 @@ def run_homework(config: HomeworkConfig = HOMEWORK_FULL, progress: bool | None =
             record["problem4"][model] = {**run.metrics, "evaluation": evaluation}
         accuracy = {model: [entry["test_accuracy"] for entry in record["problem4"][model]["per_seed"]]
                     for model in ("mlp", "cnn")}
-        gap = paired_difference(accuracy["cnn"], accuracy["mlp"])
+        gap = paired_difference(accuracy["cnn"], accuracy["mlp"], bounds=ACCURACY_RANGE)
         record["problem4_cnn_minus_mlp"] = {**gap, "verdict": verdict(gap)}
 
     def problem3():

@@ -42,3 +42,15 @@ def write_idx_dataset(folder: pathlib.Path, count: int, splits=("train", "test")
         (folder / f"{image_stem}.gz").write_bytes(gzip.compress(idx(rng.integers(0, 256, (count, 28, 28),
                                                                                   dtype=np.uint8))))
         (folder / f"{label_stem}.gz").write_bytes(gzip.compress(idx(rng.integers(0, 10, count, dtype=np.uint8))))
+
+
+def wilson_by_hand(values, critical: float) -> tuple[float, float]:
+    """The Wilson interval of the mean of values in [0, 1] at the seeds' effective sample size, derived apart
+    from jaxhw.intervals: the p with (m - p)^2 = q^2 p (1 - p) / n_eff, n_eff = m (1 - m) n / s^2, are the roots of
+    (1 + q^2 / n_eff) p^2 - (2 m + q^2 / n_eff) p + m^2 = 0."""
+    values = np.asarray(values, np.float64)
+    m, variance = values.mean(), values.var(ddof=1)
+    k = critical ** 2 * variance / (values.size * m * (1 - m))  # q^2 / n_eff
+    a, b, c = 1 + k, -(2 * m + k), m ** 2
+    root = np.sqrt(b * b - 4 * a * c)
+    return (-b - root) / (2 * a), (-b + root) / (2 * a)

@@ -1,6 +1,5 @@
 """Many seeds as one program: K members trained by one epoch (vmapped, or one at a time inside it) each match
-their own seed trained alone; the intervals and verdicts over seeds follow the Student-t formulas derived by
-hand; --seeds on the commands."""
+their own seed trained alone; --seeds on the commands, with the intervals of tests/test_intervals.py."""
 from __future__ import annotations
 
 import json
@@ -10,11 +9,11 @@ import jax
 import numpy as np
 import optax
 import pytest
+from helpers import wilson_by_hand
 
 from jaxhw.classify import main as classify
 from jaxhw.data.images import load_images
 from jaxhw.errors import InputError
-from jaxhw.intervals import mean_interval, paired_difference, t_critical, verdict
 from jaxhw.models.cnn import CNN
 from jaxhw.models.mlp import MLP
 from jaxhw.training import create_train_state, fit
@@ -143,30 +142,6 @@ def test_a_diverging_member_is_named(digits):
             member_names=[f"seed {seed}" for seed in SEEDS])
 
 
-def test_t_critical_values_match_their_closed_forms():
-    # df = 1 is the Cauchy distribution: t = tan(pi (0.975 - 1/2)). df = 2: F(t) = 1/2 + t / (2 sqrt(2 + t^2)),
-    # so t / sqrt(2 + t^2) = 0.95 and t^2 = 2 * 0.9025 / (1 - 0.9025). Large df tends to the normal's 1.959964.
-    assert t_critical(1) == pytest.approx(math.tan(math.pi * 0.475), rel=1e-9)
-    assert t_critical(2) == pytest.approx(math.sqrt(2 * 0.9025 / 0.0975), rel=1e-9)
-    assert t_critical(10**6) == pytest.approx(1.959964, abs=1e-5)
-
-
-def test_intervals_paired_differences_and_verdicts_by_hand():
-    values = [0.90, 0.92, 0.97]
-    found = mean_interval(values)
-    sd = math.sqrt(sum((v - 0.93) ** 2 for v in values) / 2)
-    half = math.sqrt(2 * 0.9025 / 0.0975) * sd / math.sqrt(3)
-    assert (found["mean"], found["low"], found["high"]) == pytest.approx((0.93, 0.93 - half, 0.93 + half))
-    assert mean_interval([0.5])["low"] is None and verdict(mean_interval([0.5])) == "not shown"
-    # Paired: the same seeds on both sides, so a steady gap is decided even where the levels overlap.
-    a, b = [0.80, 0.90, 0.70, 0.85], [0.78, 0.88, 0.69, 0.82]
-    assert verdict(paired_difference(a, b)) == "supported"
-    assert verdict(paired_difference(b, a)) == "refuted"
-    assert verdict(paired_difference([0.8, 0.7, 0.9], [0.75, 0.78, 0.85])) == "not shown"
-    with pytest.raises(ValueError, match="same seeds"):
-        paired_difference([1, 2], [1, 2, 3])
-
-
 def test_classify_with_seeds_writes_means_intervals_and_per_seed_records(tmp_path):
     args = ["--source", "embedded", "--epochs", "2", "--batch-size", "256", "--seeds", "3", "--seed", "5",
             "--no-compile-cache"]
@@ -176,8 +151,11 @@ def test_classify_with_seeds_writes_means_intervals_and_per_seed_records(tmp_pat
     assert [entry["seed"] for entry in per_seed] == [5, 6, 7]
     accuracies = [entry["test_accuracy"] for entry in per_seed]
     assert metrics["test_accuracy"] == pytest.approx(np.mean(accuracies))
-    half = math.sqrt(2 * 0.9025 / 0.0975) * np.std(accuracies, ddof=1) / math.sqrt(3)
-    assert metrics["test_accuracy_ci95"] == pytest.approx([np.mean(accuracies) - half, np.mean(accuracies) + half])
+    # An accuracy's interval is the Wilson-type one (tests/test_intervals.py), a loss's the Student-t one.
+    assert metrics["test_accuracy_ci95"] == pytest.approx(wilson_by_hand(accuracies, math.sqrt(2 * 0.9025 / 0.0975)))
+    losses = [entry["test_loss"] for entry in per_seed]
+    half = math.sqrt(2 * 0.9025 / 0.0975) * np.std(losses, ddof=1) / math.sqrt(3)
+    assert metrics["test_loss_ci95"] == pytest.approx([np.mean(losses) - half, np.mean(losses) + half])
     assert len(metrics["epochs"][-1]["test_accuracy_per_seed"]) == 3
     # Member 1 of the program is seed 6 trained alone (up to float32 rounding of a vmapped sum).
     assert classify(["--source", "embedded", "--epochs", "2", "--batch-size", "256", "--seed", "6",

@@ -31,7 +31,7 @@ import optax
 
 from jaxhw.data.images import ImageDataset
 from jaxhw.data.loader import DataLoader
-from jaxhw.intervals import mean_interval, paired_difference, summarize_members, verdict
+from jaxhw.intervals import ACCURACY_RANGE, mean_interval, paired_difference, summarize_members, verdict
 from jaxhw.models.layers import TorchBatchNorm
 from jaxhw.models.mlp import MLP
 from jaxhw.training import create_train_state, fit, make_eval_fn, train_step
@@ -365,13 +365,14 @@ def forgotten_zero_grad_training(train: ImageDataset, test: ImageDataset, epochs
     _, history = fit(states, train.arrays(), test.arrays(), epochs=epochs, batch_size=batch_size, progress=progress,
                      members=len(seeds), member_names=[f"seed {seed}" for seed in seeds])
     found = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seeds": list(seeds), "optimizer": "Adam",
-             "untrained_test_accuracy": mean_interval(np.asarray(untrained["accuracy"]) / len(test)),
+             "untrained_test_accuracy": mean_interval(np.asarray(untrained["accuracy"]) / len(test),
+                                                     bounds=ACCURACY_RANGE),
              "untrained_test_loss": mean_interval(np.asarray(untrained["loss"]) / len(test)),
              "history": [summarize_members(record, seeds) for record in history],
-             "test_accuracy": mean_interval(history[-1]["test_accuracy"]),
+             "test_accuracy": mean_interval(history[-1]["test_accuracy"], bounds=ACCURACY_RANGE),
              "test_accuracy_per_seed": history[-1]["test_accuracy"]}
     if correct_accuracies is not None:
-        cost = paired_difference(correct_accuracies, history[-1]["test_accuracy"])
+        cost = paired_difference(correct_accuracies, history[-1]["test_accuracy"], bounds=ACCURACY_RANGE)
         found["cost"] = {**cost, "verdict": verdict(cost)}
     return found
 
@@ -392,11 +393,12 @@ def forgotten_eval(state, test: ImageDataset, batch_sizes: Sequence[int] = (100,
     for size in batch_sizes:
         totals = make_eval_fn(batch_size=int(size), train=True, members=members)(state, data)
         train_mode = np.atleast_1d(np.asarray(totals["accuracy"]) / len(test))
-        cost = paired_difference(evaluated, train_mode)
+        cost = paired_difference(evaluated, train_mode, bounds=ACCURACY_RANGE)
         rows.append({"batch_size": int(size), "train_mode_accuracy_per_seed": train_mode.tolist(),
-                     "train_mode_accuracy": mean_interval(train_mode), "cost": {**cost, "verdict": verdict(cost)}})
+                     "train_mode_accuracy": mean_interval(train_mode, bounds=ACCURACY_RANGE),
+                     "cost": {**cost, "verdict": verdict(cost)}})
     return {"test_examples": len(test), "seeds": list(seeds), "eval_accuracy_per_seed": evaluated.tolist(),
-            "eval_accuracy": mean_interval(evaluated), "rows": rows}
+            "eval_accuracy": mean_interval(evaluated, bounds=ACCURACY_RANGE), "rows": rows}
 
 
 def concept_checks(data: ImageDataset, seed: int = 0) -> dict[str, Any]:

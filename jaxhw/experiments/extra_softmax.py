@@ -20,7 +20,7 @@ import optax
 from jaxhw.configs import HOMEWORK_TRUE_CLASS
 from jaxhw.data.images import load_train_test
 from jaxhw.errors import InputError
-from jaxhw.intervals import mean_interval, paired_difference, verdict
+from jaxhw.intervals import ACCURACY_RANGE, mean_interval, paired_difference, verdict
 from jaxhw.losses import cross_entropy, mse
 from jaxhw.models.mlp import MLP
 from jaxhw.training import Objective, classification, fit
@@ -135,10 +135,11 @@ def extra_softmax_training(epochs: int = 2, train_examples: int | None = None, b
                          member_names=[f"seed {seed}" for seed in seeds])
         runs[name] = history
         finals[name] = history[-1]["test_accuracy"]
-    gap = paired_difference(finals["cross_entropy_on_logits"], finals["softmax_then_cross_entropy"])
+    gap = paired_difference(finals["cross_entropy_on_logits"], finals["softmax_then_cross_entropy"],
+                            bounds=ACCURACY_RANGE)
     return {"epochs": epochs, "train_examples": len(train_arrays["y"]), "test_examples": len(test),
             "batch_size": batch_size, "lr": lr, "seeds": list(seeds), "data_source": train.source, "runs": runs,
-            "test_accuracy": {name: mean_interval(values) for name, values in finals.items()},
+            "test_accuracy": {name: mean_interval(values, bounds=ACCURACY_RANGE) for name, values in finals.items()},
             "test_accuracy_per_seed": finals,
             "accuracy_gap": {**gap, "verdict": verdict(gap)}}
 

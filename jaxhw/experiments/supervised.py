@@ -18,7 +18,7 @@ import optax
 from jaxhw.common import fingerprint
 from jaxhw.configs import SupervisedConfig
 from jaxhw.data.images import ImageDataset, load_train_test
-from jaxhw.intervals import interval, summarize_members
+from jaxhw.intervals import bounds_of, interval, summarize_members
 from jaxhw.training import Objective, TrainState, create_train_state, fit, parameter_count
 from jaxhw.training.checkpoint import open_checkpoints
 from jaxhw.training.state import create_train_states, member
@@ -50,13 +50,13 @@ class SupervisedRun:
         return first_member(self.state, self.seeds)
 
     def summary(self, finals: dict[str, float | list[float]]) -> dict:
-        """Final metrics as metrics.json states them: the mean over seeds, ``<metric>_ci95`` (a 95% Student-t
-        interval, None for one seed) and ``per_seed``."""
+        """Final metrics as metrics.json states them: the mean over seeds, ``<metric>_ci95`` (its 95% interval,
+        inside [0, 1] for an accuracy; None for one seed: jaxhw.intervals) and ``per_seed``."""
         per_seed = {name: list(np.atleast_1d(values)) for name, values in finals.items()}
         record = {}
         for name, values in per_seed.items():
             record[name] = float(np.mean(values))
-            record[f"{name}_ci95"] = interval(values)
+            record[f"{name}_ci95"] = interval(values, bounds_of(name))
         record["per_seed"] = [{"seed": seed, **{name: float(values[k]) for name, values in per_seed.items()}}
                               for k, seed in enumerate(self.seeds)]
         return record

@@ -21,7 +21,7 @@ import optax
 
 from jaxhw.configs import TimeseriesConfig
 from jaxhw.data.sequences import DESCRIPTIONS, load_task
-from jaxhw.intervals import mean_interval, paired_difference, verdict
+from jaxhw.intervals import ACCURACY_RANGE, mean_interval, paired_difference, verdict
 from jaxhw.models.sequence import build_sequence_model
 from jaxhw.training import fit, parameter_count
 from jaxhw.training.state import create_train_states, member
@@ -80,7 +80,7 @@ def summarize(runs: list[dict]) -> list[dict]:
     for task in dict.fromkeys(r["task"] for r in runs):
         for model in dict.fromkeys(r["model"] for r in runs if r["task"] == task):
             group = [r for r in runs if r["task"] == task and r["model"] == model]
-            found = mean_interval(accuracies(runs, task, model))
+            found = mean_interval(accuracies(runs, task, model), bounds=ACCURACY_RANGE)
             curves = np.asarray([r["test_accuracy_per_epoch"] for r in group])
             third = max(1, curves.shape[1] // 3)
             rows.append({"task": task, "model": model, "seeds": len(group), "accuracy_mean": found["mean"],
@@ -115,14 +115,14 @@ def assess_claims(runs: list[dict]) -> list[dict]:
         a, b = accuracies(runs, task, better), accuracies(runs, task, worse)
         if a is None or b is None:
             return None
-        found = paired_difference(a, b)
+        found = paired_difference(a, b, bounds=ACCURACY_RANGE)
         return f"{task}: {better} - {worse}", {**_interval_record(found), "verdict": verdict(found)}
 
     def level(task: str, model: str, above: bool) -> tuple[str, dict] | None:
         values = accuracies(runs, task, model)
         if values is None:
             return None
-        found = mean_interval(values)
+        found = mean_interval(values, bounds=ACCURACY_RANGE)
         shown = verdict(found, SOLVED) if above else {"supported": "refuted", "refuted": "supported"}.get(
             verdict(found, SOLVED), "not shown")
         return f"{task}: {model} {'>=' if above else '<'} {SOLVED}", {**_interval_record(found), "verdict": shown}
@@ -140,7 +140,7 @@ def assess_claims(runs: list[dict]) -> list[dict]:
     if all(d is not None for d in lstm_minus_gru):
         per_seed = np.mean([np.subtract(accuracies(runs, t, "lstm"), accuracies(runs, t, "gru")) for t in SYNTHETIC],
                            axis=0)
-        found = mean_interval(per_seed)
+        found = mean_interval(per_seed, bounds=(-1.0, 1.0))
         synthetic_gap = ("mean over the synthetic tasks: lstm - gru", {**_interval_record(found),
                                                                        "verdict": verdict(found)})
     return [
