@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                          args.seed)
     out = cli.start(args)
     from jaxhw.homework import run_homework
-    from jaxhw.report.outputs import write_report
+    from jaxhw.report.homework_report import write_report
 
     results = run_homework(config)
     with cli.output(out) as folder:

@@ -3,7 +3,7 @@
 ``run_homework(config)`` calls each experiment once (problem 1's gradient lab, problem 2's autoencoder, problem
 4's MLP and CNN, problem 3's concept checks, which reuse problem 4's trained models, and problem 5's
 sequence-model comparison), timing each stage in wall-clock and CPU seconds. It writes nothing:
-``jaxhw.report.write_report`` turns the returned ``HomeworkResults`` into files.
+``jaxhw.report.homework_report.write_report`` turns the returned ``HomeworkResults`` into files.
 """
 from __future__ import annotations
 

@@ -1,0 +1,75 @@
+"""The homework report's files: each problem's own folder (metrics and figures), then index.html (one
+self-contained page), report.md and report.json."""
+from __future__ import annotations
+
+import pathlib
+
+from jaxhw.files import write_json, write_text
+from jaxhw.homework import HomeworkResults
+from jaxhw.report import figures
+from jaxhw.report.contents import build_document
+from jaxhw.report.document import to_html, to_markdown
+from jaxhw.report.outputs import (
+    ensure_folder,
+    write_autoencoding,
+    write_classification,
+    write_gradient_lab,
+    write_timeseries,
+)
+from jaxhw.report.questions import GRADES
+
+
+def write_problem3_figures(record: dict, directory: pathlib.Path) -> list[pathlib.Path]:
+    """3E: test accuracy per epoch of the homework MLP with and without zero_grad."""
+    forgotten = record["problem3"]["forgotten_zero_grad_training"]
+    correct = record["problem4"]["mlp"]["epochs"]
+    untrained = forgotten["untrained_test_accuracy"]["mean"]
+    series = {
+        "correct loop (zero_grad each step)": ([0] + [h["epoch"] for h in correct],
+                                               [untrained] + [h["test_accuracy"] for h in correct]),
+        "zero_grad forgotten": ([0] + [h["epoch"] for h in forgotten["history"]],
+                                [untrained] + [h["test_accuracy"] for h in forgotten["history"]]),
+        "backward forgotten (nothing moves)": ([0, len(correct)], [untrained, untrained]),
+    }
+    return [figures.compare_curves(series, ensure_folder(directory) / "zero_grad.png",
+                                   ylabel="test accuracy (fraction)",
+                                   title=f"Homework MLP, Adam(1e-3), mean over {len(forgotten['seeds'])} seed(s)")]
+
+
+def write_problem4_figures(results: HomeworkResults, directory: pathlib.Path) -> list[pathlib.Path]:
+    """Each classifier's metrics and learning curves, confusion matrix and most confidently wrong test images."""
+    written = []
+    for model, run in results.classifiers.items():
+        written += write_classification(run, directory / model)
+        evaluation = results.record["problem4"][model]["evaluation"]
+        names = evaluation["class_names"]
+        written.append(figures.confusion_matrix(
+            evaluation["confusion_matrix"], names, directory / f"{model}_confusion.png",
+            f"{model.upper()}: test confusion matrix (accuracy {evaluation['accuracy']:.3f})"))
+        mistakes = evaluation["most_confident_mistakes"]
+        if mistakes:
+            images = results.test.images[[m["index"] for m in mistakes], :, :, 0] / 255.0
+            captions = [f"#{m['index']}: true {names[m['label']]}\nsaid {names[m['predicted']]} "
+                        f"({m['confidence']:.0%})" for m in mistakes]
+            written.append(figures.image_grid(images, captions, directory / f"{model}_mistakes.png",
+                                              f"{model.upper()}: the most confidently wrong test images"))
+    return written
+
+
+def write_report(results: HomeworkResults, out: pathlib.Path) -> dict[str, pathlib.Path]:
+    """Each problem's files in ``out/problemN``, then index.html (self-contained), report.md and report.json;
+    returns the paths of the last three."""
+    record = results.record
+    write_gradient_lab(record["problem1"], out / "problem1")
+    write_autoencoding(results.autoencoder, out / "problem2")
+    write_problem3_figures(record, out / "problem3")
+    write_problem4_figures(results, out / "problem4")
+    write_timeseries(record["problem5"], out / "problem5")
+    document = build_document(record)
+    paths = {"html": out / "index.html", "markdown": out / "report.md", "json": out / "report.json"}
+    grades = {key: {"grade": grade, "grade_reason": reason, "missing": missing}
+              for key, (grade, reason, missing) in GRADES.items()}
+    write_json(paths["json"], {**record, "grades": grades})
+    write_text(paths["markdown"], to_markdown(document))
+    write_text(paths["html"], to_html(document, out, embed=True))
+    return paths
