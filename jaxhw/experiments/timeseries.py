@@ -83,10 +83,13 @@ def summarize(runs: list[dict]) -> list[dict]:
             found = mean_interval(accuracies(runs, task, model), bounds=ACCURACY_RANGE)
             curves = np.asarray([r["test_accuracy_per_epoch"] for r in group])
             third = max(1, curves.shape[1] // 3)
+            gains = curves[:, -1] - curves[:, -1 - third] if curves.shape[1] > 1 else None
+            gain = mean_interval(gains, bounds=(-1.0, 1.0)) if gains is not None else None
             rows.append({"task": task, "model": model, "seeds": len(group), "accuracy_mean": found["mean"],
-                         # still learning? the mean gain in test accuracy over the last third of the epochs
-                         "gain_last_third": float((curves[:, -1] - curves[:, -1 - third]).mean())
-                         if curves.shape[1] > 1 else None,
+                         # still learning? the gain in test accuracy over the last third of the epochs
+                         "gain_last_third": None if gain is None else gain["mean"],
+                         "gain_last_third_ci95": None if gain is None or gain["low"] is None
+                         else [gain["low"], gain["high"]],
                          "accuracy_ci95": None if found["low"] is None else [found["low"], found["high"]],
                          "accuracy_sd": found["sd"], "accuracy_min": min(r["test_accuracy"] for r in group),
                          "parameters": group[0]["parameters"],

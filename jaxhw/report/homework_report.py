@@ -1,5 +1,5 @@
 """The homework report's files: each problem's own folder (metrics and figures), then index.html (one
-self-contained page), report.md and report.json."""
+self-contained page), report.md (the answer key), evidence.md and report.json."""
 from __future__ import annotations
 
 import pathlib
@@ -7,8 +7,8 @@ import pathlib
 from jaxhw.files import write_json, write_text
 from jaxhw.homework import HomeworkResults
 from jaxhw.report import figures
-from jaxhw.report.contents import build_document
-from jaxhw.report.document import to_html, to_markdown
+from jaxhw.report.contents import evidence_document, key_document, page_document
+from jaxhw.report.document import anchors_of, to_html, to_markdown
 from jaxhw.report.outputs import (
     ensure_folder,
     write_autoencoding,
@@ -57,19 +57,19 @@ def write_problem4_figures(results: HomeworkResults, directory: pathlib.Path) ->
 
 
 def write_report(results: HomeworkResults, out: pathlib.Path) -> dict[str, pathlib.Path]:
-    """Each problem's files in ``out/problemN``, then index.html (self-contained), report.md and report.json;
-    returns the paths of the last three."""
+    """Each problem's files in ``out/problemN``, then index.html (the key and its evidence on one self-contained
+    page), report.md (the key), evidence.md and report.json; returns the paths of the last four."""
     record = results.record
     write_gradient_lab(record["problem1"], out / "problem1")
     write_autoencoding(results.autoencoder, out / "problem2")
     write_problem3_figures(record, out / "problem3")
     write_problem4_figures(results, out / "problem4")
     write_timeseries(record["problem5"], out / "problem5")
-    document = build_document(record)
-    paths = {"html": out / "index.html", "markdown": out / "report.md", "json": out / "report.json"}
-    grades = {key: {"grade": grade, "grade_reason": reason, "missing": missing}
-              for key, (grade, reason, missing) in GRADES.items()}
-    write_json(paths["json"], {**record, "grades": grades})
-    write_text(paths["markdown"], to_markdown(document))
-    write_text(paths["html"], to_html(document, out, embed=True))
+    key, evidence = key_document(record), evidence_document(record)
+    paths = {"html": out / "index.html", "markdown": out / "report.md", "evidence": out / "evidence.md",
+             "json": out / "report.json"}
+    write_json(paths["json"], {**record, "grades": {key: grade.record() for key, grade in GRADES.items()}})
+    write_text(paths["markdown"], to_markdown(key, dict.fromkeys(anchors_of(evidence), paths["evidence"].name)))
+    write_text(paths["evidence"], to_markdown(evidence, dict.fromkeys(anchors_of(key), paths["markdown"].name)))
+    write_text(paths["html"], to_html(page_document(record), out, embed=True))
     return paths
