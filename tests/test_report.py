@@ -91,7 +91,8 @@ def test_every_question_gives_the_answer_then_numbers_then_the_student_and_the_g
         assert rest[0].startswith(("**Numbers.**", "See the [evidence]")), (key, rest[0])
         link = re.search(r"\(evidence\.md#([\w-]+)\)", rest[0])
         assert link and link.group(1) in evidence_anchors, key
-        assert rest[1].startswith("> **Student's answer:**") and rest[2].startswith(f"> **Grade: {GRADES[key].grade}.**")
+        assert rest[1].startswith("> **Student's answer:**"), key
+        assert rest[2].startswith(f"> **Grade: {GRADES[key].grade}.**"), key
         if GRADES[key].grade == "correct":
             assert "Misses:" not in rest[2], key
 
