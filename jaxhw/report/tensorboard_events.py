@@ -26,7 +26,7 @@ import time
 from typing import Any, Iterable
 
 from jaxhw.configs import REQUEST_FIELDS, RESUMABLE_FIELDS
-from jaxhw.files import write_bytes
+from jaxhw.files import resource_error, write_bytes
 
 TENSORBOARD = "tensorboard"  # the folder of event files inside a command's output
 SPLITS = ("train", "test")
@@ -218,6 +218,9 @@ def write_events(runs: list[EventRun], root: pathlib.Path) -> list[pathlib.Path]
     written = []
     for run in runs:
         folder = root / run.name
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise resource_error(error, folder, "cannot create") from None
         written.append(write_bytes(folder / name, event_file_bytes(run_events(run, written_at))))
     return written
