@@ -64,7 +64,10 @@ def train_group(model_name: str, tasks: tuple[str, ...], config: TimeseriesConfi
              "train_accuracy": history[-1]["train_accuracy"][k], "test_accuracy": history[-1]["test_accuracy"][k],
              "members_in_program": len(pairs), "program_seconds": seconds,
              "program_seconds_per_epoch": statistics.median(steady),
-             "test_accuracy_per_epoch": [h["test_accuracy"][k] for h in history]}
+             "test_accuracy_per_epoch": [h["test_accuracy"][k] for h in history],
+             **{f"{key}_per_epoch": [h[key][k] for h in history] for key in ("test_loss", "train_loss",
+                                                                             "train_accuracy")},
+             "program_epoch_seconds": [h["seconds"] for h in history]}
             for k, (task, seed) in enumerate(pairs)]
 
 

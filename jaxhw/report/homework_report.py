@@ -17,6 +17,7 @@ from jaxhw.report.outputs import (
     write_timeseries,
 )
 from jaxhw.report.questions import GRADES
+from jaxhw.report.tensorboard_events import TENSORBOARD, homework_runs, write_events
 
 
 def write_problem3_figures(record: dict, directory: pathlib.Path) -> list[pathlib.Path]:
@@ -40,7 +41,7 @@ def write_problem4_figures(results: HomeworkResults, directory: pathlib.Path) ->
     """Each classifier's metrics and learning curves, confusion matrix and most confidently wrong test images."""
     written = []
     for model, run in results.classifiers.items():
-        written += write_classification(run, directory / model)
+        written += write_classification(run, directory / model, tensorboard=False)
         evaluation = results.record["problem4"][model]["evaluation"]
         names = evaluation["class_names"]
         written.append(figures.confusion_matrix(
@@ -56,15 +57,19 @@ def write_problem4_figures(results: HomeworkResults, directory: pathlib.Path) ->
     return written
 
 
-def write_report(results: HomeworkResults, out: pathlib.Path) -> dict[str, pathlib.Path]:
-    """Each problem's files in ``out/problemN``, then index.html (the key and its evidence on one self-contained
-    page), report.md (the key), evidence.md and report.json; returns the paths of the last four."""
+def write_report(results: HomeworkResults, out: pathlib.Path, tensorboard: bool = True) -> dict[str, pathlib.Path]:
+    """Each problem's files in ``out/problemN``, every training's TensorBoard runs in ``out/tensorboard/problemN``
+    (unless told not to), then index.html (the key and its evidence on one self-contained page), report.md (the
+    key), evidence.md and report.json; returns the paths of the last four."""
     record = results.record
-    write_gradient_lab(record["problem1"], out / "problem1")
-    write_autoencoding(results.autoencoder, out / "problem2")
+    write_gradient_lab(record["problem1"], out / "problem1", tensorboard=False)
+    write_autoencoding(results.autoencoder, out / "problem2", tensorboard=False)
     write_problem3_figures(record, out / "problem3")
     write_problem4_figures(results, out / "problem4")
-    write_timeseries(record["problem5"], out / "problem5")
+    write_timeseries(record["problem5"], out / "problem5", tensorboard=False)
+    if tensorboard:
+        for folder, runs in homework_runs(record).items():
+            write_events(runs, out / TENSORBOARD / folder)
     key, evidence = key_document(record), evidence_document(record)
     paths = {"html": out / "index.html", "markdown": out / "report.md", "evidence": out / "evidence.md",
              "json": out / "report.json"}
