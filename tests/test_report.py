@@ -74,7 +74,11 @@ def test_the_key_opens_with_grades_at_a_glance_linking_every_question(report):
     table = section_text(report["md"], "grades")
     for key, anchor in KEY_ANCHORS.items():
         row = next(line for line in table.splitlines() if line.startswith(f"| [{key}](#{anchor}) |"))
-        assert f"| **{GRADES[key].grade}** | {GRADES[key].reason} |" in row.replace("\\|", "|"), key
+        assert row.startswith(f"| [{key}](#{anchor}) | **{GRADES[key].grade}** | "), key
+        assert row.endswith(f" | {GRADES[key].reason} |"), key
+    # Each problem's points split evenly among its questions, full for correct, half for partly correct:
+    # 1: 0 + 5 + 5 of 30; 2: 5 + 10 of 20; 3: 7 x 5 of 35; 5: 3 x 5 of 30; problem 4 (85) not graded.
+    assert "| total |  | 75 / 115 |" in table
 
 
 def test_every_question_gives_the_answer_then_numbers_then_the_student_and_the_grade(report):
@@ -115,8 +119,11 @@ def test_report_json_carries_each_grade_with_what_it_covers_and_misses(report):
     grades = report["json"]["grades"]
     assert set(grades) == set(KEY_ANCHORS)
     for key, entry in grades.items():
-        assert entry == GRADES[key].record(), key
+        assert {name: entry[name] for name in GRADES[key].record()} == GRADES[key].record(), key
         assert entry["grade"] != "correct" or entry["missing"] == []
+    assert (grades["3A"]["points"], grades["3A"]["points_possible"]) == (5, 5)
+    assert (grades["1B"]["points"], grades["1B"]["points_possible"]) == (5, 10)
+    assert grades["4"]["points"] is None
 
 
 def _intervals(node, path=()):

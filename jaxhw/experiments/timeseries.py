@@ -140,7 +140,6 @@ def assess_claims(runs: list[dict]) -> list[dict]:
         found = dict(evidence)
         return {**entry, "evidence": found, "verdict": _joint([e["verdict"] for e in found.values()])}
 
-    others = ("mlp", "lstm", "gru", "transformer")
     lstm_minus_gru = [difference(t, "lstm", "gru") for t in SYNTHETIC]
     synthetic_gap = None
     if all(d is not None for d in lstm_minus_gru):
@@ -157,8 +156,9 @@ def assess_claims(runs: list[dict]) -> list[dict]:
               [difference("shifted_motif", "cnn_local", "mlp")]),
         claim("5B-local-patterns", "A CNN is most effective on patterns that can appear anywhere (positional "
               "invariance)",
-              "motif (a 6-step pattern anywhere): the 7-step CNN beats every non-convolutional model on the same "
-              "seeds", [difference("motif", "cnn_local", other) for other in others]),
+              f"motif (a 6-step pattern anywhere): the 7-step CNN reaches {SOLVED} test accuracy and beats the MLP, "
+              "which has no weights shared over time, on the same seeds",
+              [level("motif", "cnn_local", above=True), difference("motif", "cnn_local", "mlp")]),
         claim("5B-long-range", "CNNs struggle with long-range dependencies across the entire input",
               "order (which of two events 20 or more steps apart came first): a CNN whose receptive field (7 steps) "
               "is shorter than the gap does worse than the LSTM, GRU and Transformer on the same seeds",

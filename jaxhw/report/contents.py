@@ -5,7 +5,7 @@ from __future__ import annotations
 from jaxhw.intervals import COVERS
 from jaxhw.report import problem1, problem2, problem3, problem4, problem5
 from jaxhw.report.document import Code, Document, Note, Paragraph, Section, Table
-from jaxhw.report.questions import GRADES
+from jaxhw.report.questions import GRADES, PROBLEM_POINTS, points
 from jaxhw.report.wording import timing_row
 
 PROBLEMS = (problem1, problem2, problem3, problem4, problem5)
@@ -19,10 +19,28 @@ def anchor_of(key: str) -> str:
     return ANCHORS.get(key, f"q{key.lower()}")
 
 
+def _points_text(value: float) -> str:
+    return f"{value:g}" if value == int(value) else f"{value:.1f}"
+
+
 def glance() -> Section:
-    """One row per question: its grade and the reason in one line."""
-    rows = [[f"[{key}](#{anchor_of(key)})", f"**{grade.grade}**", grade.reason] for key, grade in GRADES.items()]
-    return Section("grades", "Grades at a glance", "", [Table(["question", "grade", "why"], rows)], 2)
+    """One row per question: its grade, points and the reason in one line; the total."""
+    rows, earned, possible = [], 0.0, 0.0
+    for key, grade in GRADES.items():
+        found = points(key)
+        if found is not None:
+            earned, possible = earned + found[0], possible + found[1]
+        rows.append([f"[{key}](#{anchor_of(key)})", f"**{grade.grade}**",
+                     "-" if found is None else f"{_points_text(found[0])} / {_points_text(found[1])}", grade.reason])
+    ungraded = sum(PROBLEM_POINTS[key[0]] for key in GRADES if points(key) is None)
+    rows.append(["total", "", f"{_points_text(earned)} / {_points_text(possible)}",
+                 f"of the {sum(PROBLEM_POINTS.values())} points; problem 4's {ungraded} are not graded here"
+                 if ungraded else ""])
+    return Section("grades", "Grades at a glance", "", [
+        Table(["question", "grade", "points", "why"], rows),
+        Paragraph("Points: the homework gives each problem's total only, so each total is split evenly among the "
+                  "problem's questions; correct earns a question's points, partly correct half, the rest none."),
+    ], 2)
 
 
 def _compared_with_torch(results: dict) -> str:

@@ -16,7 +16,7 @@ from jaxhw.report.outputs import (
     write_gradient_lab,
     write_timeseries,
 )
-from jaxhw.report.questions import GRADES
+from jaxhw.report.questions import GRADES, points
 from jaxhw.report.tensorboard_events import TENSORBOARD, homework_runs, write_events
 
 
@@ -57,6 +57,13 @@ def write_problem4_figures(results: HomeworkResults, directory: pathlib.Path) ->
     return written
 
 
+def grade_record(key: str) -> dict:
+    """A question's grade as report.json holds it, with its points (None where it is not graded)."""
+    found = points(key)
+    return {**GRADES[key].record(), "points": None if found is None else found[0],
+            "points_possible": None if found is None else found[1]}
+
+
 def write_report(results: HomeworkResults, out: pathlib.Path, tensorboard: bool = True) -> dict[str, pathlib.Path]:
     """Each problem's files in ``out/problemN``, every training's TensorBoard runs in ``out/tensorboard/problemN``
     (unless told not to), then index.html (the key and its evidence on one self-contained page), report.md (the
@@ -73,7 +80,7 @@ def write_report(results: HomeworkResults, out: pathlib.Path, tensorboard: bool 
     key, evidence = key_document(record), evidence_document(record)
     paths = {"html": out / "index.html", "markdown": out / "report.md", "evidence": out / "evidence.md",
              "json": out / "report.json"}
-    write_json(paths["json"], {**record, "grades": {key: grade.record() for key, grade in GRADES.items()}})
+    write_json(paths["json"], {**record, "grades": {key: grade_record(key) for key in GRADES}})
     write_text(paths["markdown"], to_markdown(key, dict.fromkeys(anchors_of(evidence), paths["evidence"].name)))
     write_text(paths["evidence"], to_markdown(evidence, dict.fromkeys(anchors_of(key), paths["markdown"].name)))
     write_text(paths["html"], to_html(page_document(record), out, embed=True))

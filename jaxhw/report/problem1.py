@@ -55,12 +55,12 @@ def key(results: dict) -> list[Section]:
         f"treats the outputs as independent regression targets. At ŷ_{k} = {p:g} cross-entropy gives the larger "
         f"gradient: ∂CE/∂ŷ_{k} = −1/{p:g} = {minus(ce_p)} against ∂MSE/∂ŷ_{k} = 2(ŷ_{k} − 1) = {minus(mse_p)} "
         f"({minus(ce_z)} against {minus(mse_z)} on the logits). That is good because CE's logit gradient is ŷ − y, "
-        "as large as the error, while MSE's vanishes when the network is confidently wrong, where learning is needed "
-        "most.",
-        f"∂/∂ŷ_{other} (any other class): CE {_grad(lab, 'probabilities', 'cross_entropy', other):.3f}, summed MSE "
-        f"{_grad(lab, 'probabilities', 'mse_sum', other):.4f}"
-        + (f"; confidently wrong (ŷ_true = 0.01), ∂L/∂z_true is {number(sweep['dL_dz_true']['cross_entropy'][wrong])}"
-           f" for CE and {number(sweep['dL_dz_true']['mse_sum'][wrong])} for summed MSE" if wrong is not None else ""),
+        "as large as the error, while MSE's is a fraction of it that tends to 0 as the network becomes confidently "
+        "wrong, where learning is needed most.",
+        f"∂/∂ŷ_{other} (any other class): CE {minus(_grad(lab, 'probabilities', 'cross_entropy', other))}, summed "
+        f"MSE {minus(_grad(lab, 'probabilities', 'mse_sum', other), 4)}"
+        + (f"; confidently wrong (ŷ_true = 0.01), ∂L/∂z_true is {minus(sweep['dL_dz_true']['cross_entropy'][wrong])}"
+           f" for CE and {minus(sweep['dL_dz_true']['mse_sum'][wrong])} for summed MSE" if wrong is not None else ""),
         "e-q1b")
     low, high = c["double_softmax"]["bounds_formula"]
     gap, training = c["training"]["accuracy_gap"], c["training"]
@@ -68,11 +68,12 @@ def key(results: dict) -> list[Section]:
         "q1c", "1C. Why no softmax layer before CrossEntropyLoss", "1C",
         "`nn.CrossEntropyLoss` takes raw logits and applies log-softmax itself (it is `LogSoftmax` then `NLLLoss`), "
         f"so an `nn.Softmax()` layer before it applies softmax twice: the loss is then confined to [{low:.3f}, "
-        f"{high:.3f}] and its gradient vanishes for confident predictions, right or wrong. The probabilities that add "
+        f"{high:.3f}] and its gradient vanishes for confident predictions, right or wrong; log-softmax in one step is "
+        "also the numerically stable form (softmax then log overflows for large logits). The probabilities that add "
         "up to 1 are one call away whenever they are needed, `probs = torch.softmax(model(x), dim=1)`, and the "
         "predicted class, `model(x).argmax(1)`, is the same either way.",
-        f"trained {epochs_text(training['epochs'])} ({seeds_text(training['seeds'])}), the plain loss is ahead by "
-        f"{interval_text(gap)} test accuracy, paired over the seeds; "
+        f"after {epochs_text(training['epochs'])}, {seeds_text(training['seeds'])}, the plain loss is ahead by "
+        f"{interval_text(gap)} test accuracy, paired over the seeds"
         + verdict_words(gap["verdict"], "the extra softmax learns more slowly in this short budget"), "e-q1c",
         jax="`optax.softmax_cross_entropy_with_integer_labels(logits, y)` also takes logits; "
             "`jax.nn.softmax(logits)` gives the probabilities.")
@@ -84,9 +85,18 @@ def key(results: dict) -> list[Section]:
 
 def _e1a(lab: dict) -> Section:
     a = lab["problem_1a"]
-    return evidence_section("e-q1a", "1A", [Bullets(
-        [f"ŷ: {p}" for p in a["vector_problems"]] + [f"label: {p}" for p in a["label_problems"]]
-        + ["`y = torch.tensor([3])` names class 3, whose one-hot vector is (0, 0, 0, 1, 0, 0, 0, 0, 0, 0)"])])
+    k = a["true_class"]
+    label = ", ".join(f"{v:g}" for v in a["label"]) if isinstance(a["label"], list) else str(a["label"])
+    one_hot = ", ".join("1" if i == k else "0" for i in range(a["num_classes"]))
+    return evidence_section("e-q1a", "1A", [Bullets([
+        f"ŷ has {a['entries']} entries for {a['num_classes']} classes and sums to {a['sum']:.3g}: not a probability "
+        "vector over the classes.",
+        f"The label ({label}) is not one-hot: {len(a['label']) if isinstance(a['label'], list) else 1} entries and "
+        f"no 1. `y = torch.tensor([{k}])` names class {k}, whose one-hot vector is ({one_hot}).",
+        f"As printed, −ln ŷ_{k} = {four_decimals(a['values']['as_given'])}; dropping any one of the entries "
+        f"{', '.join(map(str, a['one_entry_too_many']))} leaves a valid distribution with the same ŷ_{k}."
+        if a["one_entry_too_many"] else f"As printed, −ln ŷ_{k} = {four_decimals(a['values']['as_given'])}.",
+    ])])
 
 
 def _e1b(lab: dict) -> Section:

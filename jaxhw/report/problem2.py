@@ -37,21 +37,18 @@ def key(results: dict) -> list[Section]:
     if recognised:
         mean = sum(recognised["reconstructions_per_seed"]) / len(recognised["reconstructions_per_seed"])
         original = sum(recognised["originals_per_seed"]) / len(recognised["originals_per_seed"])
-        read = (f"; problem 4's CNN names the right digit for {percent(mean)} of the reconstructions "
+        read = (f", yet problem 4's CNN names the right digit for only {percent(mean)} of the reconstructions "
                 f"({percent(original)} of the originals)")
-    if ae["test_mse"] > digit_mean:
-        kept = (f"keeps a digit's rough shape but less than its identity: the test MSE is {percent(drop)} below the "
-                "mean image's yet above that of an image that knows only the digit (its class's mean image)")
-    else:
-        kept = (f"keeps more than a digit's identity: the test MSE is {percent(drop)} below the mean image's and below "
-                "that of an image that knows only the digit (its class's mean image)")
+    relation = "below" if ae["test_mse"] < digit_mean else "above"
+    kept = (f"keeps a digit's coarse shape: its test MSE is {percent(drop)} below the mean image's and {relation} "
+            "that of an image that knows only the digit (its class's mean image)")
     names = by_class["class_names"]
     q2b = key_question(
         "q2b", "2B. What the model learns, and why MSE", "2B",
         f"It learns to squeeze each 784-pixel image into a {ae['latent']}-number code and to redraw the image from "
-        "the code alone, without labels; MSE fits because the target is the input itself, so the loss is a "
-        "pixel-by-pixel regression error (the Gaussian negative log-likelihood of the pixels; per-pixel binary "
-        f"cross-entropy is the other common choice). A {ae['latent']}-number code {kept}{read}. The overlapping "
+        "the code alone, without labels; MSE fits because the target is the input itself, a pixel-by-pixel "
+        f"regression (per-pixel binary cross-entropy is the other common choice). A {ae['latent']}-number code "
+        f"{kept}{read}. The overlapping "
         "classes of the code plane (the latent figure) are the same fact: digits whose codes overlap come back alike.",
         f"test MSE {ci_field(ae, 'test_mse', 4)}; the mean image {mean_image:.4f}; each digit's mean image "
         f"{digit_mean:.4f}"

@@ -23,7 +23,9 @@ def _with_torch(check: dict) -> bool:
 
 
 def _costs(fe: dict) -> str:
-    return " and ".join(f"{with_interval(row['cost'])} at batch {row['batch_size']}" for row in fe["rows"])
+    costs = [f"{with_interval(row['cost'])} at {'test batch ' if k == 0 else ''}{row['batch_size']}"
+             for k, row in enumerate(fe["rows"])]
+    return costs[0] if len(costs) == 1 else ", ".join(costs[:-1]) + " and " + costs[-1]
 
 
 def _batch_effect(fe: dict) -> str:
@@ -84,7 +86,7 @@ def key(results: dict) -> list[Section]:
                      f"with `zero_grad()` forgotten the applied gradient's norm grows from {norms[0]:.3f} to "
                      f"{norms[-1]:.3f} in {len(norms)} SGD steps"
                      + (f"; over {epochs_text(forgotten['epochs'])} of Adam the correct loop is ahead by "
-                        f"{with_interval(cost)} test accuracy, paired over the seeds; "
+                        f"{with_interval(cost)} test accuracy, paired over the seeds"
                         + verdict_words(cost["verdict"], "forgetting it costs accuracy") if cost else ""), "e-q3e",
                      jax="nothing to zero: `jax.grad` returns a fresh gradient on every call.")
     f = key_question("q3f", "3F. Dropout and BatchNorm in train vs eval mode", "3F",
@@ -101,11 +103,9 @@ def key(results: dict) -> list[Section]:
     g = key_question("q3g", "3G. The line before inference", "3G",
                      "`model.eval()`, usually with inference inside `with torch.no_grad():` (which saves memory and "
                      "time and changes no prediction).",
-                     f"forgetting it cost problem 4's CNN {_costs(fe)} test accuracy, paired over the seeds"
+                     f"forgetting it cost problem 4's CNN {_costs(fe)} in test accuracy (paired over the seeds)"
                      + _batch_effect(fe), "e-q3g", jax="`model.apply(variables, x, train=False)`.")
-    intro = Section("problem-3", "Problem 3: PyTorch's training-loop concepts", "", [Paragraph(
-        "Each answer is the PyTorch a student writes, then its JAX counterpart; the numbers come from running both "
-        "on the homework's MLP and CNN.")], 2)
+    intro = Section("problem-3", "Problem 3: PyTorch's training-loop concepts", "", [], 2)
     return [intro, a, b, c, d, e, f, g]
 
 
@@ -202,9 +202,11 @@ def _e3f(results: dict) -> Section:
              f"batch its output differs from train mode's by up to {bn['train_minus_eval_output_on_a_new_batch']:.3f}"],
             ["Dropout(p), train mode", f"zeroes each value with probability p and scales the kept ones by 1/(1−p): "
              f"p = {dropout['p']:g}, kept {dropout['train']['kept_fraction']:.4f} of {dropout['n']:,} (expected "
-             f"{dropout['expected_kept_fraction']:g} ± {dropout['kept_fraction_std']:.4f}), kept values scaled by "
-             f"{dropout['train']['scale_min']:.6f}-{dropout['train']['scale_max']:.6f} (1/(1−p) = "
-             f"{dropout['expected_scale']:.6f})"],
+             f"{dropout['expected_kept_fraction']:g} ± {dropout['kept_fraction_std']:.4f}), "
+             + (f"every kept value scaled by {dropout['train']['scale_min']:.6f}"
+                if dropout['train']['scale_min'] == dropout['train']['scale_max'] else
+                f"kept values scaled by {dropout['train']['scale_min']:.6f} to {dropout['train']['scale_max']:.6f}")
+             + f" (1/(1−p) = {dropout['expected_scale']:.6f})"],
             ["Dropout, eval mode", f"the identity: largest change {unchanged(dropout['eval_max_change'])}"]]
     return evidence_section("e-q3f", "3F", [
         Table(["layer and mode", "what it does, measured"], rows),

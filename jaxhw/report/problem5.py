@@ -86,12 +86,11 @@ def key(results: dict) -> list[Section]:
                       f"CNN {m.accuracy('trend', 'cnn')}")
     q5b = key_question("q5b", "5B. When a CNN works best, and worst", "5B", answer_5b, numbers_5b, "e-q5b")
     answer_5c = ("Recurrent networks (LSTM, GRU) read the sequence step by step and carry a state, so order and "
-                 "length come naturally and gating keeps gradients alive over many steps; attention-based "
-                 "Transformers let every step look at every other, with position encodings for the order; temporal "
-                 "convolutional networks (dilated 1-D CNNs) are a third family.")
+                 "length come naturally and gating keeps gradients alive over many steps. Attention-based "
+                 "Transformers let every step look at every other, with position encodings for the order, so a "
+                 "dependency costs the same at any distance.")
     numbers_5c = (f"on `order`: LSTM {m.accuracy('order', 'lstm')}, GRU {m.accuracy('order', 'gru')}, Transformer "
-                  f"{m.accuracy('order', 'transformer')}, dilated CNN {m.accuracy('order', 'cnn')}"
-                  if m.has("order", "lstm", "gru", "transformer", "cnn") else "")
+                  f"{m.accuracy('order', 'transformer')}" if m.has("order", "lstm", "gru", "transformer") else "")
     if m.verdict("5C-gru-vs-lstm") != "not measured":
         numbers_5c += ("; LSTM minus GRU over the synthetic tasks "
                        f"{m.evidence('5C-gru-vs-lstm', 'mean over the synthetic tasks: lstm - gru')}")

@@ -82,6 +82,10 @@ STUDENT = {
 }
 
 GRADE_NAMES = ("correct", "partly correct", "wrong", "not answered", "not graded")
+# The homework gives each problem's points only ("Problem 1 (30 pts)", ..., "HW 3 (Total 200 points)"); the key
+# splits them evenly among the problem's questions and credits a grade with this share of a question's points.
+PROBLEM_POINTS = {"1": 30, "2": 20, "3": 35, "4": 85, "5": 30}
+CREDIT = {"correct": 1.0, "partly correct": 0.5, "wrong": 0.0, "not answered": 0.0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +107,7 @@ class Grade:
             raise ValueError(f"a grade of {self.grade!r} names what the answer misses")
 
     def record(self) -> dict:
-        """As report.json holds it."""
+        """As report.json holds it (without the points, which depend on the other questions: ``points``)."""
         return {"grade": self.grade, "grade_reason": self.reason, "covers": list(self.covers),
                 "missing": list(self.misses)}
 
@@ -151,6 +155,17 @@ GRADES = {
                         "the receptive field, not convolution, limits the range")),
     "5C": Grade("partly correct", "Names LSTM and GRU, one family; its GRU-is-weaker aside is not what was measured.",
                 covers=("LSTM", "GRU", "gating against vanishing gradients"),
-                misses=("a second family (Transformers or dilated CNNs)", "gating mitigates vanishing gradients, it "
-                        "does not remove them")),
+                misses=("a second family, such as attention-based Transformers", "gating mitigates vanishing "
+                        "gradients, it does not remove them")),
 }
+
+
+def points(key: str) -> tuple[float, float] | None:
+    """(points earned, points possible) of a question: its problem's points split evenly among the problem's
+    questions, credited by ``CREDIT``; None for a question that is not graded."""
+    grade = GRADES[key].grade
+    if grade not in CREDIT:
+        return None
+    problem = key[0]
+    possible = PROBLEM_POINTS[problem] / sum(1 for other in GRADES if other[0] == problem)
+    return CREDIT[grade] * possible, possible

@@ -99,9 +99,11 @@ def grade_note(key: str) -> Note:
 
 
 def verdict_words(verdict: str, claim: str) -> str:
-    """A verdict as words: "shown: <claim>", "the opposite of <claim> is shown", "not shown by these seeds"."""
-    return {"supported": f"shown: {claim}", "refuted": f"refuted: the opposite of {claim}"}.get(
-        verdict, f"the seeds do not show that {claim}")
+    """A verdict as the end of a sentence about a measured difference: ": <claim>" where the interval shows it,
+    "; the seeds do not show that <claim>" where it cannot decide, "; the opposite of <claim> holds" where it
+    shows the opposite."""
+    return {"supported": f": {claim}", "refuted": f"; the opposite of '{claim}' holds"}.get(
+        verdict, f"; the seeds do not show that {claim}")
 
 
 def key_question(anchor: str, title: str, key: str, answer: str, numbers: str, evidence: str,
