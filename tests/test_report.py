@@ -69,8 +69,12 @@ def sentences(paragraph: str) -> int:
 
 
 def test_the_key_opens_with_grades_at_a_glance_linking_every_question(report):
-    first = report["md"].split('<a id="', 1)[1]
+    head, first = report["md"].split('<a id="', 1)
+    assert [line for line in head.splitlines() if line.strip() and not line.startswith("> **Quick run")] \
+        == ["# HW 3 answer key"]  # the title, the quick run's banner, then the grades
     assert first.startswith('grades"></a>\n\n## Grades at a glance')
+    page = report["html"].split("<body>", 1)[1]
+    assert page.index('<section id="grades">') < page.index("<section") + 1
     table = section_text(report["md"], "grades")
     for key, anchor in KEY_ANCHORS.items():
         row = next(line for line in table.splitlines() if line.startswith(f"| [{key}](#{anchor}) |"))
@@ -254,7 +258,7 @@ def test_problem_4_is_not_graded_and_says_how_far_from_all_of_mnist(report):
 
 def test_header_states_device_versions_data_and_time(report):
     results = report["json"]
-    head = report["evidence"].split('<a id="')[0]
+    head = section_text(report["evidence"], "evidence")
     assert repr(jax.devices()) in head and f"jax {jax.__version__}" in head
     assert "embedded:mnist_5k" in head and "4,000 training and 1,000 test" in head
     assert f"{results['wall_seconds']:.0f} s wall clock" in head and "s CPU" in head

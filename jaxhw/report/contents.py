@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from jaxhw.intervals import COVERS
 from jaxhw.report import problem1, problem2, problem3, problem4, problem5
-from jaxhw.report.document import Code, Document, Note, Paragraph, Section, Table
+from jaxhw.report.document import Bullets, Code, Document, Note, Paragraph, Section, Table
 from jaxhw.report.questions import GRADES, PROBLEM_POINTS, points
 from jaxhw.report.wording import timing_row
 
@@ -72,10 +72,10 @@ def key_document(results: dict) -> Document:
     for problem in PROBLEMS:
         sections += problem.key(results)
     sections.append(about(results))
-    return Document(KEY_TITLE, [], sections, QUICK_BANNER if results["budget"] == "quick" else "")
+    return Document(KEY_TITLE, [], sections, QUICK_BANNER if results["budget"] == "quick" else "", contents=False)
 
 
-def header(results: dict) -> list[tuple[str, str]]:
+def facts(results: dict) -> list[tuple[str, str]]:
     """The run's facts: device, versions, data, budget and seed, run time."""
     env, data = results["environment"], results["data"]
     versions = ", ".join(f"{name} {version}" for name, version in env["versions"].items())
@@ -98,6 +98,7 @@ def method(results: dict) -> Section:
     rows = [timing_row(stage) for stage in results["stages"].values()]
     rows.append(["total", f"{results['wall_seconds']:.1f}", f"{results['cpu_seconds']:.1f}"])
     blocks = [
+        Bullets([f"**{name}:** {value}" for name, value in facts(results)]),
         Paragraph("The models are jaxhw's Flax modules trained by its one jitted training loop with optax, the seeds "
                   f"of one model as one program. Every mean over seeds carries {COVERS} (jaxhw.intervals: a "
                   "Student-t interval, and for an accuracy a Wilson-type interval that stays inside [0, 1]); a "
@@ -134,11 +135,10 @@ def evidence_document(results: dict) -> Document:
         sections.append(Section(f"evidence-{number}", f"Problem {number}: evidence", "", [], 2))
         sections += problem.evidence(results)
     sections.append(reproduce(results))
-    return Document(f"{KEY_TITLE}: evidence", header(results), sections,
-                    QUICK_BANNER if results["budget"] == "quick" else "")
+    return Document(f"{KEY_TITLE}: evidence", [], sections, QUICK_BANNER if results["budget"] == "quick" else "")
 
 
 def page_document(results: dict) -> Document:
     """The key and its evidence as one page (index.html): the evidence sections collapsed until opened."""
     key, evidence = key_document(results), evidence_document(results)
-    return Document(KEY_TITLE, evidence.header, key.sections + evidence.sections, key.banner)
+    return Document(KEY_TITLE, [], key.sections + evidence.sections, key.banner, contents=False)

@@ -84,6 +84,7 @@ class Document:
     header: Sequence[tuple[str, str]]  # key facts shown first (device, versions, data, time)
     sections: list[Section]
     banner: str = ""
+    contents: bool = True  # a line of links to the level-2 sections, after the header
 
 
 # ---------------------------------------------------------------------------------------------- Markdown
@@ -134,8 +135,11 @@ def to_markdown(document: Document, elsewhere: dict[str, str] | None = None) -> 
     parts = [f"# {document.title}"]
     if document.banner:
         parts.append(f"> **{document.banner}**")
-    parts.append("\n".join(f"- **{key}:** {value}" for key, value in document.header))
-    parts.append("Contents: " + " · ".join(f"[{s.title}](#{s.anchor})" for s in document.sections if s.level == 2))
+    if document.header:
+        parts.append("\n".join(f"- **{key}:** {value}" for key, value in document.header))
+    if document.contents:
+        parts.append("Contents: " + " · ".join(f"[{s.title}](#{s.anchor})" for s in document.sections
+                                               if s.level == 2))
     for section in document.sections:
         parts.append(f'<a id="{section.anchor}"></a>\n\n{"#" * section.level} {section.title}')
         if section.question:
@@ -230,10 +234,12 @@ def to_html(document: Document, base: pathlib.Path, embed: bool = True) -> str:
              "</head><body>", f"<h1>{html.escape(document.title)}</h1>"]
     if document.banner:
         parts.append(f'<p class="banner">{inline_html(document.banner)}</p>')
-    parts.append('<dl class="header">' + "".join(f"<dt>{html.escape(k)}</dt><dd>{inline_html(v)}</dd>"
-                                                   for k, v in document.header) + "</dl>")
-    parts.append("<nav><strong>Contents:</strong> " + " · ".join(
-        f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in document.sections if s.level == 2) + "</nav>")
+    if document.header:
+        parts.append('<dl class="header">' + "".join(f"<dt>{html.escape(k)}</dt><dd>{inline_html(v)}</dd>"
+                                                       for k, v in document.header) + "</dl>")
+    if document.contents:
+        parts.append("<nav><strong>Contents:</strong> " + " · ".join(
+            f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in document.sections if s.level == 2) + "</nav>")
     for section in document.sections:
         tag = f"h{section.level}"
         heading = f"<{tag}>{html.escape(section.title)}</{tag}>"
