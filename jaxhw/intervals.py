@@ -37,7 +37,7 @@ COVERS = ("95% intervals over training seeds, evaluated on one fixed test set; t
           "sampling error")
 
 
-def test_set_error(accuracy: float, examples: int, confidence: float = CONFIDENCE) -> float:
+def sampling_error(accuracy: float, examples: int, confidence: float = CONFIDENCE) -> float:
     """The half-width of the normal interval of an accuracy measured on ``examples`` test examples: the test set's
     own sampling error, which intervals over seeds on one test set leave out."""
     z = t_critical(10**9, confidence)  # the normal quantile, t with unbounded degrees of freedom

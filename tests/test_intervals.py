@@ -11,9 +11,9 @@ from jaxhw.intervals import (
     ACCURACY_RANGE,
     mean_interval,
     paired_difference,
+    sampling_error,
     t_cdf,
     t_critical,
-    test_set_error,
     verdict,
 )
 
@@ -95,7 +95,7 @@ def test_paired_differences_decide_a_steady_gap_where_the_levels_overlap():
         paired_difference([1, 2], [1, 2, 3])
 
 
-def test_the_test_sets_own_error_is_the_normal_interval_of_a_proportion():
+def test_the_test_sets_sampling_error_is_the_normal_interval_of_a_proportion():
     # 1.959964 sqrt(p (1 - p) / n): at 0.9 on 1,000 examples 0.0186, at 0.5 on 100 examples 0.098.
-    assert test_set_error(0.9, 1000) == pytest.approx(1.959964 * math.sqrt(0.09 / 1000), rel=1e-6)
-    assert test_set_error(0.5, 100) == pytest.approx(0.0979982, rel=1e-6)
+    assert sampling_error(0.9, 1000) == pytest.approx(1.959964 * math.sqrt(0.09 / 1000), rel=1e-6)
+    assert sampling_error(0.5, 100) == pytest.approx(0.0979982, rel=1e-6)

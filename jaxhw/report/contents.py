@@ -2,7 +2,7 @@
 its evidence (tables, figures, method notes, the run's facts), and as one page holding both."""
 from __future__ import annotations
 
-from jaxhw.intervals import COVERS, test_set_error
+from jaxhw.intervals import COVERS, sampling_error
 from jaxhw.report import problem1, problem2, problem3, problem4, problem5
 from jaxhw.report.document import Bullets, Code, Document, Note, Paragraph, Section, Table
 from jaxhw.report.questions import GRADES, PROBLEM_POINTS, points
@@ -27,7 +27,7 @@ def glance(results: dict) -> Section:
     """One row per question: its grade, points and the reason in one line; the total; what the intervals cover."""
     mlp = results["problem4"]["mlp"]
     accuracy, examples = mlp["test_accuracy"], mlp["test_examples"]
-    error = test_set_error(accuracy, examples)
+    error = sampling_error(accuracy, examples)
     rows, earned, possible = [], 0.0, 0.0
     for key, grade in GRADES.items():
         found = points(key)

@@ -2,7 +2,7 @@
 stand in for it. The key and its evidence."""
 from __future__ import annotations
 
-from jaxhw.intervals import COVERS, test_set_error
+from jaxhw.intervals import COVERS, sampling_error
 from jaxhw.report.document import Figure, Paragraph, Section, Table
 from jaxhw.report.wording import (
     ci_field,
@@ -49,7 +49,7 @@ def key(results: dict) -> list[Section]:
             f"{seeds_text(mlp['seeds'])}")
     verdict = {"supported": "the CNN is the more accurate", "refuted": "the MLP is the more accurate",
                "not shown": "the seeds do not separate them"}[gap["verdict"]]
-    error = test_set_error(mlp["test_accuracy"], mlp["test_examples"])
+    error = sampling_error(mlp["test_accuracy"], mlp["test_examples"])
     subset = ("a subset of MNIST shipped with this code" if mlp["data_source"].startswith("embedded")
               else f"{mlp['dataset']} from `{mlp['data_source']}`")
     numbers = (f"{mlp['train_examples']:,} training and {mlp['test_examples']:,} test images ({subset}), so about "
