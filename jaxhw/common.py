@@ -1,8 +1,7 @@
 """What several floors of jaxhw share and nothing else owns: JSON-ready values, argument checks, timing
-summaries, batched application of a function and heavy modules loaded on first use (file writing is
-jaxhw.files). A leaf: it imports nothing
-from jaxhw but the error type, and neither jax nor flax, so the command-line tools can import it before
-parsing."""
+summaries, batched application of a function, a line printed above the progress bars, and heavy modules
+loaded on first use (file writing is jaxhw.files). A leaf: it imports nothing from jaxhw but the error type,
+and neither jax nor flax, so the command-line tools can import it before parsing."""
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +9,7 @@ import importlib
 import math
 import pathlib
 import statistics
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -93,6 +93,17 @@ def fingerprint(*arrays: np.ndarray) -> str:
 def apply_in_batches(fn: Callable[[Any], Any], inputs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Run a (jitted) function over a large array in fixed-size chunks and gather the results on the host."""
     return np.concatenate([np.asarray(fn(inputs[i:i + batch_size])) for i in range(0, len(inputs), batch_size)])
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+
+def print_above_bars(line: str) -> None:
+    """A line on stderr for the person at the terminal, printed above any progress bar (tqdm.write) instead of
+    through the middle of one."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 # ------------------------------------------------------------------------------------------------ modules

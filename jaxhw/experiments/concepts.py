@@ -36,7 +36,7 @@ from jaxhw.models.layers import TorchBatchNorm
 from jaxhw.models.mlp import MLP
 from jaxhw.torch_bridge import convert, sequential
 from jaxhw.training import create_train_state, fit, make_eval_fn, train_step
-from jaxhw.training.fit import to_device
+from jaxhw.training.fit import program_name, to_device
 from jaxhw.training.pitfalls import forgotten_zero_grad
 from jaxhw.training.state import create_train_states
 
@@ -364,7 +364,8 @@ def forgotten_zero_grad_training(train: ImageDataset, test: ImageDataset, epochs
                                  optax.chain(forgotten_zero_grad(), optax.adam(lr)), train.images[:1], seeds)
     untrained = make_eval_fn(members=True)(states, to_device(test.arrays()))
     _, history = fit(states, train.arrays(), test.arrays(), epochs=epochs, batch_size=batch_size, progress=progress,
-                     members=len(seeds), member_names=[f"seed {seed}" for seed in seeds])
+                     members=len(seeds), member_names=[f"seed {seed}" for seed in seeds],
+                     description=program_name(f"mlp without zero_grad on {train.name}", len(seeds)))
     found = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seeds": list(seeds), "optimizer": "Adam",
              "untrained_test_accuracy": mean_interval(np.asarray(untrained["accuracy"]) / len(test),
                                                      bounds=ACCURACY_RANGE),
