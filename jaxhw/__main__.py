@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> None:
 
     results = run_homework(config)
     with cli.output(out) as folder:
-        write_report(results, folder)
+        write_report(results, folder, tensorboard=not args.no_tensorboard)
     record = results.record
     print(f"wrote {out / 'index.html'} ({record['wall_seconds']:.0f} s wall, {record['cpu_seconds']:.0f} s CPU); "
-          "also report.md, report.json and problem1/ ... problem5/")
+          f"also report.md, report.json, problem1/ ... problem5/{cli.tensorboard_folder(args)}")
 
 
 if __name__ == "__main__":

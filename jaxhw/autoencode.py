@@ -40,10 +40,10 @@ def main(argv: list[str] | None = None) -> None:
     if out is None:  # a process of a group other than process 0: it trained, process 0 writes
         return
     with cli.output(out) as folder:
-        write_autoencoding(run, folder)
+        write_autoencoding(run, folder, tensorboard=not args.no_tensorboard)
     over = f" (mean [95% interval] over {len(run.metrics['seeds'])} seeds)" if len(run.metrics["seeds"]) > 1 else ""
     print(f"test MSE {cli.with_interval(run.metrics, 'test_mse')}{over}, {run.metrics['seconds_per_epoch']:.2f} "
-          f"s/epoch; wrote {out}/metrics.json and {', '.join(run.metrics['figures'])}")
+          f"s/epoch; wrote {out}/metrics.json, {', '.join(run.metrics['figures'])}{cli.tensorboard_folder(args)}")
 
 
 if __name__ == "__main__":

@@ -31,13 +31,13 @@ def main(argv: list[str] | None = None) -> None:
     if out is None:  # a process of a group other than process 0: it trained, process 0 writes
         return
     with cli.output(out) as folder:
-        write_classification(run, folder)
+        write_classification(run, folder, tensorboard=not args.no_tensorboard)
     metrics = run.metrics
     over = f" (mean [95% interval] over {len(metrics['seeds'])} seeds)" if len(metrics["seeds"]) > 1 else ""
     print(f"test accuracy {cli.with_interval(metrics, 'test_accuracy')} in eval mode"
           f" ({cli.with_interval(metrics, 'test_accuracy_train_mode')} if model.eval() is forgotten: train mode), "
           f"test loss {cli.with_interval(metrics, 'test_loss')}{over}, {metrics['seconds_per_epoch']:.2f} s/epoch; "
-          f"wrote {out}/metrics.json and learning_curves.png")
+          f"wrote {out}/metrics.json, learning_curves.png{cli.tensorboard_folder(args)}")
 
 
 if __name__ == "__main__":

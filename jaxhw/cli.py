@@ -54,7 +54,7 @@ def config_from(config_class: type, args: argparse.Namespace, **changes: Any):
 
 
 def add_common_args(parser: argparse.ArgumentParser, config_class: type, default_out: str) -> None:
-    """--seed, --out, --compile-cache and --no-compile-cache, shared by every CLI."""
+    """--seed, --out, --compile-cache, --no-compile-cache and --no-tensorboard, shared by every CLI."""
     parser.add_argument("--seed", type=int, default=config_class.seed, help=f"PRNG seed (default {config_class.seed})")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(default_out),
                         help=f"output directory (default {default_out})")
@@ -62,6 +62,14 @@ def add_common_args(parser: argparse.ArgumentParser, config_class: type, default
                         help=f"JAX persistent compilation cache (default {DEFAULT_COMPILE_CACHE}; "
                              "env JAXHW_CACHE_DIR moves it)")
     parser.add_argument("--no-compile-cache", action="store_true", help="compile from scratch every run")
+    # Not a config field: where the results are shown decides none of their numbers, so a run resumes across it.
+    parser.add_argument("--no-tensorboard", action="store_true",
+                        help="write no TensorBoard event files (default: one run per seed in --out's tensorboard/)")
+
+
+def tensorboard_folder(args: argparse.Namespace) -> str:
+    """" and tensorboard/" for the line that lists what a command wrote, unless --no-tensorboard."""
+    return "" if args.no_tensorboard else " and tensorboard/"
 
 
 def add_training_args(parser: argparse.ArgumentParser, config_class: type) -> None:

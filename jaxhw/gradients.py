@@ -83,9 +83,10 @@ def main(argv: list[str] | None = None) -> None:
 
     result = gradient_lab(config)
     with cli.output(out) as folder:
-        write_gradient_lab(result, folder)
+        write_gradient_lab(result, folder, tensorboard=not args.no_tensorboard)
     print(report_text(result))
-    print(f"\nwrote {out}/gradients.json and {out}/gradients.png ({result['seconds']:.1f} s)")
+    print(f"\nwrote {out}/gradients.json, {out}/gradients.png{cli.tensorboard_folder(args)} "
+          f"({result['seconds']:.1f} s)")
 
 
 if __name__ == "__main__":

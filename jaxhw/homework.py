@@ -24,9 +24,15 @@ from jaxhw.common import plain
 from jaxhw.configs import HOMEWORK_FULL, HomeworkConfig
 from jaxhw.data.images import ImageDataset, load_train_test
 from jaxhw.experiments import concepts
-from jaxhw.experiments.autoencoding import AutoencoderRun, train_autoencoder
+from jaxhw.experiments.autoencoding import (
+    AutoencoderRun,
+    errors_by_class,
+    recognised_by_classifier,
+    train_autoencoder,
+)
 from jaxhw.experiments.classification import (
     ClassificationRun,
+    accuracy_by_training_size,
     evaluate_predictions,
     train_classifier,
 )
@@ -113,7 +119,9 @@ def stage_costs(config: HomeworkConfig, train_examples: int) -> dict[str, list[f
             "problem2": [program(SECONDS_PER_EXAMPLE["autoencoder"], config.autoencoder_epochs, train_examples,
                                  config.seeds)],
             "problem4": [program(SECONDS_PER_EXAMPLE[model], config.classifier_epochs, train_examples, config.seeds)
-                         for model in ("mlp", "cnn")],
+                         for model in ("mlp", "cnn")]  # then the MLP on a quarter, a half and all of the data:
+                        + [program(SECONDS_PER_EXAMPLE["mlp"], config.classifier_epochs, train_examples * 7 // 4,
+                                   config.seeds) + 2 * SECONDS_PER_PROGRAM],
             "problem3": [SECONDS_OF_CHECKS + program(SECONDS_PER_EXAMPLE["mlp"], config.classifier_epochs,
                                                      train_examples, config.seeds)],
             "problem5": sequence_programs}
@@ -181,8 +189,9 @@ def run_homework(config: HomeworkConfig = HOMEWORK_FULL, progress: bool | None =
 
     def problem2():
         found["autoencoder"] = train_autoencoder(config.autoencode(), progress)
-        record["problem2"] = {**found["autoencoder"].metrics, "mean_image_mse": mean_image_mse(found["train"],
-                                                                                              found["test"])}
+        record["problem2"] = {**found["autoencoder"].metrics,
+                              "mean_image_mse": mean_image_mse(found["train"], found["test"]),
+                              "by_class": errors_by_class(found["autoencoder"], found["train"], found["test"])}
 
     def problem4():
         record["problem4"] = {}
@@ -197,6 +206,14 @@ def run_homework(config: HomeworkConfig = HOMEWORK_FULL, progress: bool | None =
                     for model in ("mlp", "cnn")}
         gap = paired_difference(accuracy["cnn"], accuracy["mlp"], bounds=ACCURACY_RANGE)
         record["problem4_cnn_minus_mlp"] = {**gap, "verdict": verdict(gap)}
+        # How far from all of MNIST? The MLP on a quarter, half and all of this training set.
+        full = len(found["train"])
+        record["problem4_training_size"] = accuracy_by_training_size(
+            config.classify("mlp"), found["train"], found["test"], (full // 4, full // 2, full))
+        # 2B: which digits come back recognisable? The CNN of the same seed reads each reconstruction.
+        cnn = found["classifiers"]["cnn"]
+        record["problem2"]["recognised"] = recognised_by_classifier(found["autoencoder"], cnn.state,
+                                                                    cnn.config.seed_list, found["test"])
 
     def problem3():
         checks = concepts.concept_checks(found["train"], config.seed)

@@ -49,13 +49,13 @@ def main(argv: list[str] | None = None) -> None:
 
     results = compare_sequence_models(config)
     with cli.output(out) as folder:
-        write_timeseries(results, folder)
+        write_timeseries(results, folder, tensorboard=not args.no_tensorboard)
     print("\ntest accuracy, mean [95% interval] over seeds\n" + results["table"] + "\n")
     for claim in results["claims"]:
         evidence = "; ".join(f"{label} {found['mean']:.3f} {found['ci95'] or ''} ({found['verdict']})"
                              for label, found in claim["evidence"].items())
         print(f"[{claim['verdict']}] {claim['claim']} -- {claim['test']}: {evidence or 'not run'}")
-    print(f"\n{results['total_seconds']:.0f} s; wrote {out}/results.json and results.png")
+    print(f"\n{results['total_seconds']:.0f} s; wrote {out}/results.json, results.png{cli.tensorboard_folder(args)}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import optax
 import pytest
-from helpers import ctrl_c_reaches_children, write_idx_dataset
+from helpers import ctrl_c_reaches_children, metrics_scalars, read_tensorboard_run, write_idx_dataset
 
 from jaxhw.classify import main
 from jaxhw.data.loader import epoch_indices
@@ -170,10 +170,22 @@ def test_autoencode_resumes_to_the_same_history_as_an_uninterrupted_run(tmp_path
 
     common = ["--source", "embedded", "--no-compile-cache", "--batch-size", "256"]
     assert autoencode(common + ["--epochs", "3", "--out", str(tmp_path / "whole")]) == 0
+    # --no-tensorboard is no part of the run's description: the second leg resumes without it.
     assert autoencode(common + ["--epochs", "2", "--out", str(tmp_path / "part"), "--checkpoint-dir",
-                                str(tmp_path / "ck")]) == 0
+                                str(tmp_path / "ck"), "--no-tensorboard"]) == 0
+    assert (tmp_path / "part" / "metrics.json").exists() and not (tmp_path / "part" / "tensorboard").exists()
+    first_leg = json.loads((tmp_path / "part" / "metrics.json").read_text())
     assert autoencode(common + ["--epochs", "3", "--out", str(tmp_path / "part"), "--checkpoint-dir",
                                 str(tmp_path / "ck"), "--resume"]) == 0
-    histories = [json.loads((tmp_path / d / "metrics.json").read_text())["epochs"] for d in ("whole", "part")]
+    metrics = [json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("whole", "part")]
+    histories = [m["epochs"] for m in metrics]
     strip = lambda h: [{k: v for k, v in e.items() if k != "seconds"} for e in h]  # noqa: E731
     assert len(histories[1]) == 3 and strip(histories[0]) == strip(histories[1])
+    # TensorBoard: each epoch once, the first leg's restored from the checkpoint with its own numbers.
+    for folder, record in zip(("whole", "part"), metrics):
+        events = read_tensorboard_run(tmp_path / folder / "tensorboard" / "seed_0")
+        assert events["scalars"] == metrics_scalars(record, 0) and events["files"] == 1
+        assert set(events["scalars"]) == {"mse/train", "mse/test", "epoch/seconds"}
+        assert all([step for step, _ in points] == [1, 2, 3] for points in events["scalars"].values())
+    resumed = read_tensorboard_run(tmp_path / "part" / "tensorboard" / "seed_0")["scalars"]
+    assert {tag: points[:2] for tag, points in resumed.items()} == metrics_scalars(first_leg, 0)

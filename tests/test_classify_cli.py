@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from helpers import metrics_scalars, read_tensorboard_run
 
 from jaxhw.classify import main
 
@@ -19,6 +20,11 @@ def test_one_epoch_on_embedded_data(tmp_path, capsys):
     assert metrics["test_accuracy"] > 0.5 and 0 < metrics["test_loss"] < 2.3
     assert (tmp_path / "learning_curves.png").stat().st_size > 1000
     assert "test accuracy" in capsys.readouterr().out
+    # One seed, one TensorBoard run: TensorBoard's reader finds every number of metrics.json in it.
+    assert [p.name for p in (tmp_path / "tensorboard").iterdir()] == ["seed_0"]
+    events = read_tensorboard_run(tmp_path / "tensorboard" / "seed_0")
+    assert events["scalars"] == metrics_scalars(metrics, 0) and events["files"] == 1
+    assert events["hparams"]["model"] == "mlp" and events["hparams"]["seed"] == 0
 
 
 @pytest.mark.parametrize("args, message", [

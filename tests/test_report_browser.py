@@ -22,7 +22,7 @@ window.addEventListener("load", () => {
   const out = document.createElement("pre");
   out.id = "jaxhw-probe";
   out.textContent = `images=${images.length} loaded=${images.length - broken.length} sections=` +
-    `${document.querySelectorAll("section").length} errors=${JSON.stringify(window.jaxhwErrors)} ` +
+    `${document.querySelectorAll("section, details").length} errors=${JSON.stringify(window.jaxhwErrors)} ` +
     `broken=${JSON.stringify(broken)}`;
   document.body.appendChild(out);
 });

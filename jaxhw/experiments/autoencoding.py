@@ -24,10 +24,13 @@ from jaxhw.common import apply_in_batches, check_non_negative_float, summarize_t
 from jaxhw.configs import AutoencodeConfig
 from jaxhw.data.images import ImageDataset
 from jaxhw.data.transforms import scale_images
+from jaxhw.errors import InputError
+from jaxhw.experiments.classification import predict_probabilities
 from jaxhw.experiments.supervised import TrainedModel, train_supervised
 from jaxhw.losses import mse
 from jaxhw.models.autoencoder import build_autoencoder
 from jaxhw.training import Objective, TrainState
+from jaxhw.training.state import member
 
 MANIFOLD_POINTS = 15  # decoded codes per side of manifold.png
 EXAMPLES_SHOWN = 10  # test images in reconstructions.png
@@ -39,8 +42,8 @@ HOMEWORK_BLANKS = (
      "`jax.value_and_grad` returns fresh gradients as a value on every call and stores nothing, so there is "
      "nothing to zero"),
     ("(b)", "`model.train()`", "`train=True`, passed explicitly by `train_step` (evaluation passes `False`)",
-     "a value, not hidden module state; here it switches the denoising noise on (this model has no "
-     "dropout or batchnorm)"),
+     "a value, not hidden module state; the dense autoencoder has no dropout or batchnorm, so train mode changes "
+     "nothing unless denoising noise is asked for (`--noise`)"),
     ("(c)", "`x = images.view(images.size(0), -1)`",
      "the objective's `prepare`: uint8 -> [0, 1] floats, flattened to (N, 784) (the conv model keeps "
      "N x 28 x 28 x 1)", "inside the jitted step, so the data stays uint8 on the device"),
@@ -199,3 +202,58 @@ def train_autoencoder(config: AutoencodeConfig, progress: bool | None = None) ->
         "config": config.record(),
     }
     return AutoencoderRun(config, metrics, run.state, run.model, shown)
+
+
+def members_of(state: TrainState, seeds: tuple[int, ...]) -> list[TrainState]:
+    """One TrainState per seed: the state itself for one seed, else each member of the stack."""
+    return [state] if len(seeds) == 1 else [member(state, k) for k in range(len(seeds))]
+
+
+def reconstructions(model: nn.Module, state: TrainState, objective: Objective, images: np.ndarray) -> np.ndarray:
+    """Eval-mode reconstructions of uint8 images by one trained autoencoder, in [0, 1], shaped as the images."""
+    rebuilt = apply_in_batches(model_functions(model, state, objective)["reconstruct"], images)
+    return rebuilt.reshape(images.shape)
+
+
+def errors_by_class(run: AutoencoderRun, train: ImageDataset, test: ImageDataset) -> dict:
+    """What the code keeps, digit by digit: each seed's test MSE per class, beside two images that ignore the
+    code: the mean training image (knows nothing) and the mean training image of the digit (knows only which
+    digit it is)."""
+    test_pixels = test.images.astype(np.float64) / 255.0
+    train_pixels = train.images.astype(np.float64) / 255.0
+    classes = range(test.num_classes)
+
+    def per_class(squared: np.ndarray) -> list[float]:
+        per_example = squared.reshape(len(test), -1).mean(axis=1)
+        return [float(per_example[test.labels == c].mean()) for c in classes]
+
+    by_seed = [per_class((reconstructions(run.model, state, objective_for(run.model), test.images) - test_pixels) ** 2)
+               for state in members_of(run.state, run.config.seed_list)]
+    class_means = np.stack([train_pixels[train.labels == c].mean(axis=0) for c in classes])
+    return {"class_names": list(test.class_names), "autoencoder_per_seed": by_seed,
+            "autoencoder": np.mean(by_seed, axis=0).tolist(),
+            "mean_image": per_class((test_pixels - train_pixels.mean(axis=0)) ** 2),
+            "digit_mean_image": per_class((test_pixels - class_means[test.labels]) ** 2),
+            "digit_mean_image_overall": float(np.mean((test_pixels - class_means[test.labels]) ** 2))}
+
+
+def recognised_by_classifier(run: AutoencoderRun, classifier: TrainState, classifier_seeds: tuple[int, ...],
+                             test: ImageDataset) -> dict:
+    """How often a trained classifier names the right digit for each test image's reconstruction, against the
+    original images: seed k's autoencoder paired with seed k's classifier; per class, the mean over the seeds."""
+    autoencoders = members_of(run.state, run.config.seed_list)
+    classifiers = members_of(classifier, classifier_seeds)
+    if len(autoencoders) != len(classifiers):
+        raise InputError(f"pairing seeds needs as many autoencoders as classifiers, got {len(autoencoders)} and "
+                         f"{len(classifiers)}")
+    rebuilt, original = [], []
+    for autoencoder, model in zip(autoencoders, classifiers):
+        images = np.round(reconstructions(run.model, autoencoder, objective_for(run.model), test.images) * 255.0)
+        rebuilt.append(predict_probabilities(model, images.astype(np.uint8)).argmax(axis=1) == test.labels)
+        original.append(predict_probabilities(model, test.images).argmax(axis=1) == test.labels)
+    rebuilt, original = np.asarray(rebuilt), np.asarray(original)
+    classes = range(test.num_classes)
+    return {"reconstructions_per_seed": rebuilt.mean(axis=1).tolist(),
+            "originals_per_seed": original.mean(axis=1).tolist(),
+            "reconstructions_per_class": [float(rebuilt[:, test.labels == c].mean()) for c in classes],
+            "originals_per_class": [float(original[:, test.labels == c].mean()) for c in classes]}

@@ -12,6 +12,7 @@ import time
 import flax.linen as nn
 import jax
 import numpy as np
+import optax
 
 from jaxhw.common import apply_in_batches, summarize_timing
 from jaxhw.configs import CLASSIFIERS, ClassifyConfig
@@ -19,10 +20,12 @@ from jaxhw.data.images import ImageDataset
 from jaxhw.data.transforms import scale_images
 from jaxhw.errors import InputError
 from jaxhw.experiments.supervised import TrainedModel, train_supervised
+from jaxhw.intervals import ACCURACY_RANGE, mean_interval, paired_difference, verdict
 from jaxhw.models.cnn import CNN
 from jaxhw.models.mlp import MLP
-from jaxhw.training import TrainState, classification, make_eval_fn
+from jaxhw.training import TrainState, classification, fit, make_eval_fn
 from jaxhw.training.fit import to_device
+from jaxhw.training.state import create_train_states
 from jaxhw.training.steps import EVAL_BATCH_SIZE
 
 CLASSIFIER_MODULES = dict(zip(CLASSIFIERS, (MLP, CNN)))
@@ -110,3 +113,30 @@ def evaluate_predictions(state: TrainState, test: ImageDataset, mistakes: int = 
     return {"accuracy": float((predicted == test.labels).mean()), "confusion_matrix": matrix.tolist(),
             "per_class_accuracy": per_class.tolist(), "class_names": list(test.class_names),
             "most_confident_mistakes": most_confident_mistakes(probabilities, test.labels, mistakes)}
+
+
+def accuracy_by_training_size(config: ClassifyConfig, train: ImageDataset, test: ImageDataset,
+                              sizes: tuple[int, ...]) -> dict:
+    """How test accuracy grows with the training set: the configured classifier trained on random subsets of
+    ``sizes`` examples (drawn once with the first seed, each smaller one inside the larger), one member per seed,
+    with the paired gain of each doubling-or-more step between consecutive sizes."""
+    if not sizes or any(not 1 <= size <= len(train) for size in sizes) or list(sizes) != sorted(set(sizes)):
+        raise InputError(f"sizes must be increasing numbers of examples in [1, {len(train)}], got {list(sizes)}")
+    seeds = config.seed_list
+    order = np.random.default_rng(seeds[0]).permutation(len(train))
+    finals = []
+    for size in sizes:
+        keep = np.sort(order[:size])
+        states = create_train_states(build_classifier(config.model, train.num_classes), optax.adam(config.lr),
+                                     train.images[:1], seeds)
+        _, history = fit(states, {"x": train.images[keep], "y": train.labels[keep]}, test.arrays(),
+                         epochs=config.epochs, batch_size=config.batch_size, progress=False, members=len(seeds),
+                         member_names=[f"seed {seed}" for seed in seeds])
+        finals.append(history[-1]["test_accuracy"])
+    gains = []
+    for (smaller, low), (larger, high) in zip(zip(sizes, finals), zip(sizes[1:], finals[1:])):
+        gain = paired_difference(high, low, bounds=ACCURACY_RANGE)
+        gains.append({"from": smaller, "to": larger, **gain, "verdict": verdict(gain)})
+    return {"model": config.model, "sizes": list(sizes), "seeds": list(seeds), "epochs": config.epochs,
+            "test_examples": len(test), "test_accuracy_per_seed": [list(map(float, f)) for f in finals],
+            "test_accuracy": [mean_interval(f, bounds=ACCURACY_RANGE) for f in finals], "gains": gains}

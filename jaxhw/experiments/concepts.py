@@ -399,8 +399,15 @@ def forgotten_eval(state, test: ImageDataset, batch_sizes: Sequence[int] = (100,
         rows.append({"batch_size": int(size), "train_mode_accuracy_per_seed": train_mode.tolist(),
                      "train_mode_accuracy": mean_interval(train_mode, bounds=ACCURACY_RANGE),
                      "cost": {**cost, "verdict": verdict(cost)}})
-    return {"test_examples": len(test), "seeds": list(seeds), "eval_accuracy_per_seed": evaluated.tolist(),
-            "eval_accuracy": mean_interval(evaluated, bounds=ACCURACY_RANGE), "rows": rows}
+    found = {"test_examples": len(test), "seeds": list(seeds), "eval_accuracy_per_seed": evaluated.tolist(),
+             "eval_accuracy": mean_interval(evaluated, bounds=ACCURACY_RANGE), "rows": rows}
+    if len(rows) > 1:  # does the batch size change the cost? paired over the same models
+        small, large = min(rows, key=lambda r: r["batch_size"]), max(rows, key=lambda r: r["batch_size"])
+        effect = paired_difference(large["train_mode_accuracy_per_seed"], small["train_mode_accuracy_per_seed"],
+                                   bounds=ACCURACY_RANGE)
+        found["larger_minus_smaller_batch"] = {"larger": large["batch_size"], "smaller": small["batch_size"], **effect,
+                                               "verdict": verdict(effect)}
+    return found
 
 
 def concept_checks(data: ImageDataset, seed: int = 0) -> dict[str, Any]:

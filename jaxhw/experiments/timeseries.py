@@ -66,7 +66,10 @@ def train_group(model_name: str, tasks: tuple[str, ...], config: TimeseriesConfi
              "train_accuracy": history[-1]["train_accuracy"][k], "test_accuracy": history[-1]["test_accuracy"][k],
              "members_in_program": len(pairs), "program_seconds": seconds,
              "program_seconds_per_epoch": statistics.median(steady),
-             "test_accuracy_per_epoch": [h["test_accuracy"][k] for h in history]}
+             "test_accuracy_per_epoch": [h["test_accuracy"][k] for h in history],
+             **{f"{key}_per_epoch": [h[key][k] for h in history] for key in ("test_loss", "train_loss",
+                                                                             "train_accuracy")},
+             "program_epoch_seconds": [h["seconds"] for h in history]}
             for k, (task, seed) in enumerate(pairs)]
 
 
@@ -85,10 +88,13 @@ def summarize(runs: list[dict]) -> list[dict]:
             found = mean_interval(accuracies(runs, task, model), bounds=ACCURACY_RANGE)
             curves = np.asarray([r["test_accuracy_per_epoch"] for r in group])
             third = max(1, curves.shape[1] // 3)
+            gains = curves[:, -1] - curves[:, -1 - third] if curves.shape[1] > 1 else None
+            gain = mean_interval(gains, bounds=(-1.0, 1.0)) if gains is not None else None
             rows.append({"task": task, "model": model, "seeds": len(group), "accuracy_mean": found["mean"],
-                         # still learning? the mean gain in test accuracy over the last third of the epochs
-                         "gain_last_third": float((curves[:, -1] - curves[:, -1 - third]).mean())
-                         if curves.shape[1] > 1 else None,
+                         # still learning? the gain in test accuracy over the last third of the epochs
+                         "gain_last_third": None if gain is None else gain["mean"],
+                         "gain_last_third_ci95": None if gain is None or gain["low"] is None
+                         else [gain["low"], gain["high"]],
                          "accuracy_ci95": None if found["low"] is None else [found["low"], found["high"]],
                          "accuracy_sd": found["sd"], "accuracy_min": min(r["test_accuracy"] for r in group),
                          "parameters": group[0]["parameters"],
@@ -136,7 +142,6 @@ def assess_claims(runs: list[dict]) -> list[dict]:
         found = dict(evidence)
         return {**entry, "evidence": found, "verdict": _joint([e["verdict"] for e in found.values()])}
 
-    others = ("mlp", "lstm", "gru", "transformer")
     lstm_minus_gru = [difference(t, "lstm", "gru") for t in SYNTHETIC]
     synthetic_gap = None
     if all(d is not None for d in lstm_minus_gru):
@@ -153,8 +158,9 @@ def assess_claims(runs: list[dict]) -> list[dict]:
               [difference("shifted_motif", "cnn_local", "mlp")]),
         claim("5B-local-patterns", "A CNN is most effective on patterns that can appear anywhere (positional "
               "invariance)",
-              "motif (a 6-step pattern anywhere): the 7-step CNN beats every non-convolutional model on the same "
-              "seeds", [difference("motif", "cnn_local", other) for other in others]),
+              f"motif (a 6-step pattern anywhere): the 7-step CNN reaches {SOLVED} test accuracy and beats the MLP, "
+              "which has no weights shared over time, on the same seeds",
+              [level("motif", "cnn_local", above=True), difference("motif", "cnn_local", "mlp")]),
         claim("5B-long-range", "CNNs struggle with long-range dependencies across the entire input",
               "order (which of two events 20 or more steps apart came first): a CNN whose receptive field (7 steps) "
               "is shorter than the gap does worse than the LSTM, GRU and Transformer on the same seeds",

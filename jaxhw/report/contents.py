@@ -1,18 +1,84 @@
-"""The report as a Document: the header and overview, every problem's sections, and how to reproduce it."""
+"""The report as two Documents: the answer key (grades at a glance, then every question answered and graded) and
+its evidence (tables, figures, method notes, the run's facts), and as one page holding both."""
 from __future__ import annotations
 
+from jaxhw.intervals import COVERS
 from jaxhw.report import problem1, problem2, problem3, problem4, problem5
-from jaxhw.report.document import Code, Document, Note, Paragraph, Section, Table
+from jaxhw.report.document import Bullets, Code, Document, Note, Paragraph, Section, Table
+from jaxhw.report.questions import GRADES, PROBLEM_POINTS, points
 from jaxhw.report.wording import timing_row
 
+PROBLEMS = (problem1, problem2, problem3, problem4, problem5)
+ANCHORS = {"4": "problem-4"}  # every other question's section is q + its key in lower case
+KEY_TITLE = "HW 3 answer key"
+QUICK_BANNER = "Quick run (--quick): a smoke test with one epoch per model; the numbers are not the answers."
 
-def header(results: dict) -> list[tuple[str, str]]:
-    """The facts shown first: device, versions, data, budget and seed, run time."""
+
+def anchor_of(key: str) -> str:
+    """The anchor of a question's section in the key."""
+    return ANCHORS.get(key, f"q{key.lower()}")
+
+
+def _points_text(value: float) -> str:
+    return f"{value:g}" if value == int(value) else f"{value:.1f}"
+
+
+def glance() -> Section:
+    """One row per question: its grade, points and the reason in one line; the total."""
+    rows, earned, possible = [], 0.0, 0.0
+    for key, grade in GRADES.items():
+        found = points(key)
+        if found is not None:
+            earned, possible = earned + found[0], possible + found[1]
+        rows.append([f"[{key}](#{anchor_of(key)})", f"**{grade.grade}**",
+                     "-" if found is None else f"{_points_text(found[0])} / {_points_text(found[1])}", grade.reason])
+    ungraded = sum(PROBLEM_POINTS[key[0]] for key in GRADES if points(key) is None)
+    rows.append(["total", "", f"{_points_text(earned)} / {_points_text(possible)}",
+                 f"of the {sum(PROBLEM_POINTS.values())} points; problem 4's {ungraded} are not graded here"
+                 if ungraded else ""])
+    return Section("grades", "Grades at a glance", "", [
+        Table(["question", "grade", "points", "why"], rows),
+        Paragraph("Points: the homework gives each problem's total only, so each total is split evenly among the "
+                  "problem's questions; correct earns a question's points, partly correct half, the rest none."),
+    ], 2)
+
+
+def _compared_with_torch(results: dict) -> str:
+    """Which of problem 3's checks this run compared with PyTorch itself."""
+    names = {"loader": "batching", "batchnorm": "BatchNorm", "dropout": "dropout", "adam": "Adam",
+             "zero_grad": "the loop without zero_grad()", "step_without_backward": "step() without backward()"}
+    with_torch = [names.get(name, name) for name, check in results["problem3"].items()
+                  if isinstance(check, dict) and check.get("reference") == "torch"]
+    if not with_torch:
+        return ("PyTorch was not installed, so problem 3 compares the JAX side with hand formulas; "
+                "`pip install torch` adds PyTorch itself.")
+    return f"Problem 3 ran PyTorch {results['problem3']['torch_version']} itself for {', '.join(with_torch)}."
+
+
+def about(results: dict) -> Section:
+    """What the key's numbers are, once."""
+    return Section("about", "About these numbers", "", [
+        Paragraph(f"Every number above was computed by one run of `python -m jaxhw` ({results['budget']} budget, "
+                  f"seed {results['seed']}): the models trained with Adam on {results['data']['train_examples']:,} "
+                  f"training and {results['data']['test_examples']:,} test images, several seeds each. Means carry "
+                  f"{COVERS}. {_compared_with_torch(results)} Derivatives are checked against `jax.grad` and finite "
+                  "differences. Tables, figures and methods: [the evidence](#evidence)."),
+    ], 2)
+
+
+def key_document(results: dict) -> Document:
+    """The answer key: grades at a glance, the problems' questions, and what the numbers are."""
+    sections = [glance()]
+    for problem in PROBLEMS:
+        sections += problem.key(results)
+    sections.append(about(results))
+    return Document(KEY_TITLE, [], sections, QUICK_BANNER if results["budget"] == "quick" else "", contents=False)
+
+
+def facts(results: dict) -> list[tuple[str, str]]:
+    """The run's facts: device, versions, data, budget and seed, run time."""
     env, data = results["environment"], results["data"]
     versions = ", ".join(f"{name} {version}" for name, version in env["versions"].items())
-    if "torch" not in env["versions"]:
-        versions += (" (PyTorch is not installed: problem 3 compares jaxhw with hand formulas where it can and "
-                     "reports the jaxhw side alone elsewhere; `pip install torch` adds the PyTorch side)")
     return [
         ("Device", f"`jax.devices()` = `{env['devices']}` (backend {env['backend']}, kind {env['device_kind']}; "
                    f"{env['cpu_cores']} CPU cores available)"),
@@ -27,42 +93,28 @@ def header(results: dict) -> list[tuple[str, str]]:
     ]
 
 
-def overview(results: dict) -> Section:
-    """What the numbers are and how long each stage took."""
-    stages = results["stages"]
-    rows = [timing_row(stage) for stage in stages.values()]
+def method(results: dict) -> Section:
+    """How the numbers were computed and how long each stage took."""
+    rows = [timing_row(stage) for stage in results["stages"].values()]
     rows.append(["total", f"{results['wall_seconds']:.1f}", f"{results['cpu_seconds']:.1f}"])
     blocks = [
-        Paragraph("Every number below was computed by this run: the models are jaxhw's Flax modules trained by its one "
-                  "jitted training loop with optax, several seeds at once as one program, and every result "
-                  "over seeds is a mean with its 95% interval; the derivatives come from jaxhw's formulas checked "
-                  f"against `jax.grad` and finite differences; {_compared_with_torch(results)} Each question "
-                  "gives the answer first, then the evidence, then the student's answer as written with its grade."),
+        Bullets([f"**{name}:** {value}" for name, value in facts(results)]),
+        Paragraph("The models are jaxhw's Flax modules trained by its one jitted training loop with optax, the seeds "
+                  f"of one model as one program. Every mean over seeds carries {COVERS} (jaxhw.intervals: a "
+                  "Student-t interval, and for an accuracy a Wilson-type interval that stays inside [0, 1]); a "
+                  "comparison is the paired difference over the same seeds. The derivatives come from jaxhw's formulas "
+                  f"checked against `jax.grad` and finite differences. {_compared_with_torch(results)}"),
         Table(["stage", "wall seconds", "CPU seconds"], rows, "Time per stage (compilation included)"),
     ]
     if results["budget"] == "quick":
-        blocks.append(Note("This is a `--quick` run: one epoch per model and a reduced sequence benchmark, to check "
-                           "that everything runs. The numbers are not the homework's answers; run `python -m jaxhw` "
-                           "for those.", "info"))
-    return Section("overview", "Overview", "", blocks, 2)
-
-
-def _compared_with_torch(results: dict) -> str:
-    """Which of problem 3's checks this run compared with PyTorch itself."""
-    checks = {name: check for name, check in results["problem3"].items()
-              if isinstance(check, dict) and "reference" in check}
-    names = {"loader": "batching", "batchnorm": "BatchNorm", "dropout": "dropout", "adam": "Adam",
-             "zero_grad": "the loop without zero_grad()", "step_without_backward": "step() without backward()"}
-    with_torch = [names.get(name, name) for name, check in checks.items() if check["reference"] == "torch"]
-    if not with_torch:
-        return "no check was compared with PyTorch in this run (it is not installed)."
-    return f"problem 3 compared {', '.join(with_torch)} with PyTorch {results['problem3']['torch_version']} itself."
+        blocks.append(Note("A `--quick` run: one epoch per model and a reduced sequence benchmark, to check that "
+                           "everything runs. Run `python -m jaxhw` for the answers.", "info"))
+    return Section("evidence", "Evidence: how the numbers were computed", "", blocks, 2)
 
 
 def reproduce(results: dict) -> Section:
     """The commands that recompute this report and each problem on its own."""
-    dataset = results["dataset"]
-    extra = "" if dataset == "mnist" else f" --dataset {dataset}"
+    extra = "" if results["dataset"] == "mnist" else f" --dataset {results['dataset']}"
     quick = " --quick" if results["budget"] == "quick" else ""
     return Section("reproduce", "Reproduce", "", [
         Code(f"pip install -e . && python -m jaxhw{extra}{quick} --seed {results['seed']}\n"
@@ -76,11 +128,17 @@ def reproduce(results: dict) -> Section:
     ], 2)
 
 
-def build_document(results: dict) -> Document:
-    """The whole report as a Document."""
-    banner = ("Quick run (--quick): a smoke test with one epoch per model; the numbers are not the answers."
-              if results["budget"] == "quick" else "")
-    sections = [overview(results), *problem1.sections(results), *problem2.sections(results),
-                *problem3.sections(results), *problem4.sections(results), *problem5.sections(results),
-                reproduce(results)]
-    return Document("HW 3 computed in JAX: jaxhw's report", header(results), sections, banner)
+def evidence_document(results: dict) -> Document:
+    """The evidence behind the key: the run's facts and method, then each question's tables and figures."""
+    sections = [method(results)]
+    for number, problem in enumerate(PROBLEMS, start=1):
+        sections.append(Section(f"evidence-{number}", f"Problem {number}: evidence", "", [], 2))
+        sections += problem.evidence(results)
+    sections.append(reproduce(results))
+    return Document(f"{KEY_TITLE}: evidence", [], sections, QUICK_BANNER if results["budget"] == "quick" else "")
+
+
+def page_document(results: dict) -> Document:
+    """The key and its evidence as one page (index.html): the evidence sections collapsed until opened."""
+    key, evidence = key_document(results), evidence_document(results)
+    return Document(KEY_TITLE, [], key.sections + evidence.sections, key.banner, contents=False)

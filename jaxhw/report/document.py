@@ -1,6 +1,8 @@
 """A small document model for the homework report, written out as Markdown and as one self-contained HTML page.
 
-Text blocks take a light inline markup that both outputs understand: `code` and **bold**.
+Text blocks take a light inline markup that both outputs understand: `code`, **bold** and links to a section,
+[text](#anchor). A report in two Markdown files (the key and its evidence) links across them: ``to_markdown``
+takes the anchors that live in the other file. A section marked ``collapsible`` is a closed ``<details>`` in HTML.
 """
 from __future__ import annotations
 
@@ -73,6 +75,7 @@ class Section:
     question: str = ""
     blocks: list = dataclasses.field(default_factory=list)
     level: int = 2
+    collapsible: bool = False  # HTML: a <details> element, closed until opened or linked to
 
 
 @dataclasses.dataclass
@@ -81,6 +84,7 @@ class Document:
     header: Sequence[tuple[str, str]]  # key facts shown first (device, versions, data, time)
     sections: list[Section]
     banner: str = ""
+    contents: bool = True  # a line of links to the level-2 sections, after the header
 
 
 # ---------------------------------------------------------------------------------------------- Markdown
@@ -88,6 +92,15 @@ class Document:
 
 def _md_cell(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+_LINK = re.compile(r"\]\(#([A-Za-z0-9_-]+)\)")
+
+
+def _md_links(text: str, elsewhere: dict[str, str]) -> str:
+    """[text](#anchor) pointed at the file that holds the anchor when it is not this one."""
+    return _LINK.sub(lambda m: f"]({elsewhere[m.group(1)]}#{m.group(1)})" if m.group(1) in elsewhere
+                     else m.group(0), text)
 
 
 def _md_block(block: Block) -> str:
@@ -111,19 +124,28 @@ def _md_block(block: Block) -> str:
     raise TypeError(f"unknown block {block!r}")
 
 
-def to_markdown(document: Document) -> str:
-    """The report as Markdown; figures are linked by their relative paths."""
+def anchors_of(document: Document) -> list[str]:
+    """The anchors of every section of the document."""
+    return [section.anchor for section in document.sections]
+
+
+def to_markdown(document: Document, elsewhere: dict[str, str] | None = None) -> str:
+    """The report as Markdown; figures are linked by their relative paths, and links to the anchors named in
+    ``elsewhere`` (anchor -> file) go to that file."""
     parts = [f"# {document.title}"]
     if document.banner:
         parts.append(f"> **{document.banner}**")
-    parts.append("\n".join(f"- **{key}:** {value}" for key, value in document.header))
-    parts.append("Contents: " + " · ".join(f"[{s.title}](#{s.anchor})" for s in document.sections if s.level == 2))
+    if document.header:
+        parts.append("\n".join(f"- **{key}:** {value}" for key, value in document.header))
+    if document.contents:
+        parts.append("Contents: " + " · ".join(f"[{s.title}](#{s.anchor})" for s in document.sections
+                                               if s.level == 2))
     for section in document.sections:
         parts.append(f'<a id="{section.anchor}"></a>\n\n{"#" * section.level} {section.title}')
         if section.question:
             parts.append(f"**Question.** {section.question}")
         parts += [_md_block(block) for block in section.blocks]
-    return "\n\n".join(parts) + "\n"
+    return _md_links("\n\n".join(parts), elsewhere or {}) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------- HTML
@@ -146,19 +168,26 @@ figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee
 .banner{background:#fff8c5;border:1px solid #d4a72c;padding:.5rem .8rem;border-radius:4px}
 dl.header{display:grid;grid-template-columns:max-content 1fr;gap:.15rem 1rem}dl.header dt{font-weight:600}
 dl.header dd{margin:0}nav{font-size:.92rem}
+details{border-top:1px solid #d0d7de;padding:.2rem 0}details>summary{cursor:pointer}
+details>summary>h2,details>summary>h3{display:inline-block;margin:.6rem 0;border:0}
 """
 
-_INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*")
+_INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*|\[([^\]]+)\]\(#([A-Za-z0-9_-]+)\)")
 _NUMBER = re.compile(r"^[\s\-+−±.,0-9%×x/e()]+$")
 
 
 def inline_html(text: str) -> str:
-    """Escape text and turn `code` and **bold** into HTML."""
+    """Escape text and turn `code`, **bold** and [text](#anchor) into HTML."""
     out, last = [], 0
     for match in _INLINE.finditer(text):
         out.append(html.escape(text[last:match.start()]))
-        code, bold = match.groups()
-        out.append(f"<code>{html.escape(code)}</code>" if code is not None else f"<strong>{html.escape(bold)}</strong>")
+        code, bold, label, anchor = match.groups()
+        if code is not None:
+            out.append(f"<code>{html.escape(code)}</code>")
+        elif bold is not None:
+            out.append(f"<strong>{html.escape(bold)}</strong>")
+        else:
+            out.append(f'<a href="#{anchor}">{html.escape(label)}</a>')
         last = match.end()
     out.append(html.escape(text[last:]))
     return "".join(out).replace("\n", "<br>")
@@ -205,17 +234,23 @@ def to_html(document: Document, base: pathlib.Path, embed: bool = True) -> str:
              "</head><body>", f"<h1>{html.escape(document.title)}</h1>"]
     if document.banner:
         parts.append(f'<p class="banner">{inline_html(document.banner)}</p>')
-    parts.append('<dl class="header">' + "".join(f"<dt>{html.escape(k)}</dt><dd>{inline_html(v)}</dd>"
-                                                   for k, v in document.header) + "</dl>")
-    parts.append("<nav><strong>Contents:</strong> " + " · ".join(
-        f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in document.sections if s.level == 2) + "</nav>")
+    if document.header:
+        parts.append('<dl class="header">' + "".join(f"<dt>{html.escape(k)}</dt><dd>{inline_html(v)}</dd>"
+                                                       for k, v in document.header) + "</dl>")
+    if document.contents:
+        parts.append("<nav><strong>Contents:</strong> " + " · ".join(
+            f'<a href="#{s.anchor}">{html.escape(s.title)}</a>' for s in document.sections if s.level == 2) + "</nav>")
     for section in document.sections:
         tag = f"h{section.level}"
-        parts.append(f'<section id="{section.anchor}"><{tag}>{html.escape(section.title)}</{tag}>')
+        heading = f"<{tag}>{html.escape(section.title)}</{tag}>"
+        if section.collapsible:
+            parts.append(f'<details id="{section.anchor}"><summary>{heading}</summary>')
+        else:
+            parts.append(f'<section id="{section.anchor}">{heading}')
         if section.question:
             parts.append(f'<div class="question"><strong>Question.</strong> {inline_html(section.question)}</div>')
         parts += [_html_block(block, base, embed) for block in section.blocks]
-        parts.append("</section>")
+        parts.append("</details>" if section.collapsible else "</section>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

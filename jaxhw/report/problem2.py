@@ -1,58 +1,99 @@
-"""Problem 2 in the report: the autoencoder's training loop (2A) and what it learns (2B)."""
+"""Problem 2 in the report: the autoencoder's training loop (2A) and what it learns (2B); the key and its evidence."""
 from __future__ import annotations
 
 from jaxhw.experiments.autoencoding import HOMEWORK_BLANKS
 from jaxhw.report.document import Figure, Paragraph, Section, Table
-from jaxhw.report.wording import ci_field, epochs_text, question, remember, seeds_text
+from jaxhw.report.wording import ci_field, epochs_text, evidence_section, key_question, percent, seeds_text
 
 
-def sections(results: dict) -> list[Section]:
-    """Problem 2's sections of the report."""
+def _trained(ae: dict) -> str:
+    return (f"{epochs_text(ae['epochs_run'])} on {ae['train_examples']:,} {ae['dataset']} images, "
+            f"{seeds_text(ae['seeds'])}")
+
+
+def _ranked(names: list[str], values: list[float], count: int, best: bool) -> str:
+    order = sorted(range(len(values)), key=lambda i: values[i], reverse=best)[:count]
+    return ", ".join(f"{names[i]} ({percent(values[i])})" for i in order)
+
+
+def key(results: dict) -> list[Section]:
+    """Problem 2's questions as the key answers them."""
+    ae = results["problem2"]
+    q2a = key_question(
+        "q2a", "2A. The blanks of the training loop", "2A",
+        "(a) `optimizer.zero_grad()`, (b) `model.train()`, (c) `x = images.view(images.size(0), -1)` (each image "
+        "flattened to 784 numbers: the input and the target), (d) `loss = loss_fn(x_hat, x)`, (e) `loss.backward()`, "
+        "(f) `optimizer.step()`; the listing has no blank (g). Placed last, as in the listing, `zero_grad()` clears "
+        "the gradients before the next `backward()` as well as placed first.",
+        f"the loop as filled in trains: test MSE {ci_field(ae, 'test_mse', 4)} after {_trained(ae)}", "e-q2a",
+        jax="(a) has no counterpart, since `jax.grad` returns fresh gradients on every call; (b) is the argument "
+            "`train=True`; (e) and (f) are `grads = jax.grad(loss_fn)(params)` and "
+            "`state.apply_gradients(grads=grads)`.")
+    mean_image, by_class = ae["mean_image_mse"], ae["by_class"]
+    digit_mean = by_class["digit_mean_image_overall"]
+    drop = 1 - ae["test_mse"] / mean_image
+    recognised = ae.get("recognised")
+    read = ""
+    if recognised:
+        mean = sum(recognised["reconstructions_per_seed"]) / len(recognised["reconstructions_per_seed"])
+        original = sum(recognised["originals_per_seed"]) / len(recognised["originals_per_seed"])
+        read = (f", yet problem 4's CNN names the right digit for only {percent(mean)} of the reconstructions "
+                f"({percent(original)} of the originals)")
+    relation = "below" if ae["test_mse"] < digit_mean else "above"
+    kept = (f"keeps a digit's coarse shape: its test MSE is {percent(drop)} below the mean image's and {relation} "
+            "that of an image that knows only the digit (its class's mean image)")
+    names = by_class["class_names"]
+    q2b = key_question(
+        "q2b", "2B. What the model learns, and why MSE", "2B",
+        f"It learns to squeeze each 784-pixel image into a {ae['latent']}-number code and to redraw the image from "
+        "the code alone, without labels; MSE fits because the target is the input itself, a pixel-by-pixel "
+        f"regression (per-pixel binary cross-entropy is the other common choice). A {ae['latent']}-number code "
+        f"{kept}{read}. The overlapping "
+        "classes of the code plane (the latent figure) are the same fact: digits whose codes overlap come back alike.",
+        f"test MSE {ci_field(ae, 'test_mse', 4)}; the mean image {mean_image:.4f}; each digit's mean image "
+        f"{digit_mean:.4f}"
+        + (f"; reconstructions recognised best: {_ranked(names, recognised['reconstructions_per_class'], 3, True)}, "
+           f"worst: {_ranked(names, recognised['reconstructions_per_class'], 3, False)}" if recognised else ""),
+        "e-q2b")
+    intro = Section("problem-2", "Problem 2: the autoencoder", "", [Paragraph(
+        f"The dense autoencoder 784-128-64-{ae['latent']}-64-128-784 (ReLU, sigmoid output, {ae['parameters']:,} "
+        f"parameters), trained with `nn.MSELoss()` and Adam({ae['lr']:g}), batch {ae['batch_size']}, "
+        f"{_trained(ae)}.")], 2)
+    return [intro, q2a, q2b]
+
+
+def evidence(results: dict) -> list[Section]:
+    """Problem 2's tables, figures and method notes."""
     ae = results["problem2"]
     figures = set(ae.get("figures", []))
-    trained = (f"{epochs_text(ae['epochs_run'])} on {ae['train_examples']:,} {ae['dataset']} images "
-               f"(`{ae['data_source']}`), {seeds_text(ae['seeds'])}")
-    intro = Section("problem-2", "Problem 2: the autoencoder", "", [
-        Paragraph(f"`jaxhw.experiments.autoencoding.train_autoencoder` (`python -m jaxhw.autoencode`) trains the dense "
-                  f"autoencoder 784-128-64-{ae['latent']}-64-128-784 (ReLU, sigmoid output, {ae['parameters']:,} "
-                  f"parameters) with MSE and Adam({ae['lr']:g}), batch {ae['batch_size']}, {trained}, one member per "
-                  "seed in one program, through the same training loop as every other model."),
-    ], 2)
-    a = question("q2a", "2A. The blanks of the training loop", "2A",
-                 "(a) `optimizer.zero_grad()`, (b) `model.train()`, (c) `x = images.view(images.size(0), -1)`, "
-                 "(d) `loss_fn(x_hat, x)`, (e) `loss.backward()`, (f) `optimizer.step()`; the code shows no blank (g). "
-                 "Calling `zero_grad()` after `step()`, as the listing places (a), clears the gradients before the "
-                 "next `backward()` just as well as calling it first.", [
-                     Table(["blank", "PyTorch", "jaxhw", "why"], [list(row) for row in HOMEWORK_BLANKS]),
-                     Paragraph(f"The loop ran: test MSE **{ci_field(ae, 'test_mse', 4)}** after {trained} (mean "
-                               "and 95% interval over the seeds; train MSE "
-                               f"{ci_field(ae, 'train_mse', 4)})."),
-                     Figure("problem2/learning_curves.png", "Train and test MSE per epoch (mean over the seeds, band: "
-                                                           "95% interval)"),
-                 ])
-    evidence = []
-    if "reconstructions.png" in figures:
-        evidence.append(Figure("problem2/reconstructions.png", "Test images (top) and their reconstructions from the "
-                                                               f"{ae['latent']}-number code (bottom), seed "
-                                                               f"{ae['seeds'][0]}"))
-    if "latent.png" in figures:
-        evidence.append(Figure("problem2/latent.png", "Each test image's 2-number code, coloured by its class (the "
-                                                      f"labels were never used in training), seed {ae['seeds'][0]}"))
-    if "manifold.png" in figures:
-        evidence.append(Figure("problem2/manifold.png", "What the decoder draws for a grid of codes"))
-    evidence.append(Paragraph(
-        f"The best image that ignores its input, the mean training image, scores test MSE {ae['mean_image_mse']:.4f}; "
-        f"the {ae['latent']}-number code brings it to {ci_field(ae, 'test_mse', 4)}. MSE averages the squared pixel "
-        "differences, so it is the Gaussian negative log-likelihood of the pixels and punishes large errors most; "
-        "with pixels in [0, 1] and a sigmoid output, per-pixel binary cross-entropy is a common alternative."))
-    b = question("q2b", "2B. What the model learns, and why MSE", "2B",
-                 f"It learns to compress each 784-pixel image into a {ae['latent']}-number code and to redraw the "
-                 "image from the code alone, a dimensionality reduction learned without labels; MSE fits because the "
-                 "target is the input itself, so the loss is a pixel-by-pixel regression error.", evidence)
-    bullets = [
-        "`optimizer.zero_grad()` has no JAX counterpart: `jax.grad` returns fresh gradients each step.",
-        f"A {ae['latent']}-number code reconstructs test images to MSE {ci_field(ae, 'test_mse', 4)}, against "
-        f"{ae['mean_image_mse']:.4f} for the mean image.",
-        "The target of an autoencoder is its input, so it trains without labels.",
-    ]
-    return [intro, a, b, remember("remember-2", bullets)]
+    e2a = evidence_section("e-q2a", "2A", [
+        Table(["blank", "PyTorch", "JAX (in jaxhw)", "why"], [list(row) for row in HOMEWORK_BLANKS]),
+        Paragraph(f"Train MSE {ci_field(ae, 'train_mse', 4)}, test MSE {ci_field(ae, 'test_mse', 4)} after "
+                  f"{_trained(ae)} (`jaxhw.experiments.autoencoding.train_autoencoder`, "
+                  "`python -m jaxhw.autoencode`)."),
+        Figure("problem2/learning_curves.png",
+               "Train and test MSE per epoch (mean over the seeds, band: 95% interval)"),
+    ])
+    by_class, recognised = ae["by_class"], ae.get("recognised")
+    headers = ["digit", "autoencoder MSE (mean over seeds)", "mean image", "the digit's mean image"]
+    if recognised:
+        headers += ["CNN names the digit: reconstruction", "original"]
+    rows = []
+    for i, name in enumerate(by_class["class_names"]):
+        row = [name, f"{by_class['autoencoder'][i]:.4f}", f"{by_class['mean_image'][i]:.4f}",
+               f"{by_class['digit_mean_image'][i]:.4f}"]
+        if recognised:
+            row += [percent(recognised["reconstructions_per_class"][i]), percent(recognised["originals_per_class"][i])]
+        rows.append(row)
+    blocks = [Table(headers, rows, "Test MSE per digit of the autoencoder and of two images that ignore the code: "
+                                   "the mean training image (knows nothing) and the digit's mean training image "
+                                   "(knows only which digit); then how often problem 4's CNN of the same seed names "
+                                   "the right digit for the reconstruction and for the original")]
+    for name, caption in (("reconstructions.png", f"Test images (top) and their reconstructions from the "
+                                                  f"{ae['latent']}-number code (bottom), seed {ae['seeds'][0]}"),
+                          ("latent.png", "Each test image's 2-number code, coloured by its digit (the labels were "
+                                         f"never used in training), seed {ae['seeds'][0]}"),
+                          ("manifold.png", "What the decoder draws for a grid of codes")):
+        if name in figures:
+            blocks.append(Figure(f"problem2/{name}", caption))
+    return [e2a, evidence_section("e-q2b", "2B", blocks)]

@@ -4,10 +4,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from jaxhw.report.document import Bullets, Note, Paragraph, Quote, Section
+from jaxhw.intervals import COVERS
+from jaxhw.report.document import Note, Paragraph, Quote, Section
 from jaxhw.report.questions import GRADES, QUESTIONS, STUDENT
 
-GRADE_KINDS = {"correct": "ok", "partly correct": "correction", "wrong": "correction", "not answered": "info"}
+GRADE_KINDS = {"correct": "ok", "partly correct": "correction", "wrong": "correction", "not answered": "info",
+               "not graded": "info"}
 
 
 def four_decimals(x: float) -> str:
@@ -18,6 +20,11 @@ def four_decimals(x: float) -> str:
 def percent(x: float) -> str:
     """0.953 -> "95.3%"."""
     return f"{100 * x:.1f}%"
+
+
+def minus(x: float, digits: int = 3) -> str:
+    """-1.1111 -> "−1.111", with the typographic minus the formulas around it use."""
+    return f"{x:.{digits}f}".replace("-", "−")
 
 
 def scientific(x: float) -> str:
@@ -46,17 +53,6 @@ def epochs_text(count: int) -> str:
     return f"{count} epoch{'s' if count != 1 else ''}"
 
 
-def section(anchor: str, title: str, key: str | None = None, blocks: list | None = None, level: int = 3) -> Section:
-    """A question's section: its anchor, title, the question's text (by key) and its blocks."""
-    question = QUESTIONS.get(key, "") if key else ""
-    return Section(anchor, title, question, blocks or [], level)
-
-
-def student(key: str) -> Quote:
-    """The student's answer to a question, quoted."""
-    return Quote(STUDENT[key])
-
-
 def timing_row(stage: dict) -> list[str]:
     """A stage's title, wall and CPU seconds as a table row."""
     return [stage["title"], f"{stage['wall_seconds']:.1f}", f"{stage['cpu_seconds']:.1f}"]
@@ -80,6 +76,11 @@ def ci_field(record: dict, name: str, digits: int = 3) -> str:
     return with_interval(record[name], digits, *(interval or (None, None)))
 
 
+def over_seeds(caption: str) -> str:
+    """A table's caption with what its intervals cover and what they leave out."""
+    return f"{caption}; {COVERS}"
+
+
 def seeds_text(seeds: list[int]) -> str:
     """[0, 1, 2, 3, 4] -> "5 seeds (0-4)"; [3] -> "1 seed (3)"."""
     span = f"{seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else f"{seeds[0]}"
@@ -87,18 +88,39 @@ def seeds_text(seeds: list[int]) -> str:
 
 
 def grade_note(key: str) -> Note:
-    """The grade of the student's answer to a question, its reason, and what was missing."""
-    grade, reason, missing = GRADES[key]
-    text = f"**{grade}.** {reason}" + ("" if missing == "Nothing." else f" Missing: {missing}")
-    return Note(text, GRADE_KINDS[grade], "Grade")
+    """The grade of the student's answer, with what it covers and what it misses."""
+    grade = GRADES[key]
+    parts = []
+    if grade.covers:
+        parts.append(f"Covers: {'; '.join(grade.covers)}.")
+    if grade.misses:
+        parts.append(f"Misses: {'; '.join(grade.misses)}.")
+    return Note(" ".join(parts) or grade.reason, GRADE_KINDS[grade.grade], f"Grade: {grade.grade}")
 
 
-def question(anchor: str, title: str, key: str, answer: str, evidence: list) -> Section:
-    """A question's section in the order a grader reads it: the answer, the evidence, the student's answer, the
-    grade."""
-    return section(anchor, title, key, [Paragraph(f"**Answer.** {answer}"), *evidence, student(key), grade_note(key)])
+def verdict_words(verdict: str, claim: str) -> str:
+    """A verdict as the end of a sentence about a measured difference: ": <claim>" where the interval shows it,
+    "; the seeds do not show that <claim>" where it cannot decide, "; the opposite of <claim> holds" where it
+    shows the opposite."""
+    return {"supported": f": {claim}", "refuted": f"; the opposite of '{claim}' holds"}.get(
+        verdict, f"; the seeds do not show that {claim}")
 
 
-def remember(anchor: str, bullets: list[str]) -> Section:
-    """The problem's "what to remember": three bullets at most, from the computed numbers."""
-    return Section(anchor, "What to remember", "", [Bullets(bullets[:3])], 3)
+def key_question(anchor: str, title: str, key: str, answer: str, numbers: str, evidence: str,
+                 jax: str = "") -> Section:
+    """A question of the key in the order a grader reads it: the answer (three sentences at most), its JAX
+    counterpart in one line where the question is about PyTorch, the numbers that prove it, the student's answer,
+    its grade, and a link to the evidence."""
+    blocks = [Paragraph(f"**Answer.** {answer}")]
+    if jax:
+        blocks.append(Paragraph(f"**In JAX.** {jax}"))
+    link = f"[evidence](#{evidence})"
+    blocks.append(Paragraph(f"**Numbers.** {numbers} ({link})." if numbers else f"See the {link}."))
+    blocks += [Quote(STUDENT[key]), grade_note(key)]
+    return Section(anchor, title, "", blocks, 3)
+
+
+def evidence_section(anchor: str, key: str, blocks: list, title: str = "") -> Section:
+    """A question's evidence, under the homework's question: tables, figures and method notes, collapsed in the
+    HTML page."""
+    return Section(anchor, title or f"{key}: evidence", QUESTIONS.get(key, ""), blocks, 3, collapsible=True)
