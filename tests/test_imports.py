@@ -44,6 +44,9 @@ with tempfile.TemporaryDirectory() as folder:
     seen["before a figure"] = "matplotlib" in sys.modules
     figures.learning_curves([{"epoch": 1, "train_loss": 1.0}], pathlib.Path(folder) / "curves.png")
     seen["after a figure"] = "matplotlib" in sys.modules
+import os, jax
+seen["child precision"] = jax.config.jax_default_matmul_precision  # tests/conftest.py, passed on to children
+seen["child preallocation"] = os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE")
 print(json.dumps(seen))
 """
 
@@ -118,5 +121,12 @@ def test_the_probe_catches_a_planted_import(probes):
 
 
 def test_orbax_loads_with_a_checkpoint_directory_and_matplotlib_with_a_figure(probes):
-    assert probes["at_run_time"] == {"no checkpoint directory": False, "a checkpoint directory": True,
-                                     "before a figure": False, "after a figure": True}
+    seen = {key: value for key, value in probes["at_run_time"].items() if not key.startswith("child")}
+    assert seen == {"no checkpoint directory": False, "a checkpoint directory": True, "before a figure": False,
+                    "after a figure": True}
+
+
+def test_processes_started_by_the_suite_compute_at_highest_precision_and_take_gpu_memory_as_needed(probes):
+    """The other half of tests/test_backend.py: what the suite's children inherit (a process of their own)."""
+    assert probes["at_run_time"]["child precision"] == "highest"
+    assert probes["at_run_time"]["child preallocation"] == "false"
