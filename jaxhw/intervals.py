@@ -37,6 +37,13 @@ COVERS = ("95% intervals over training seeds, evaluated on one fixed test set; t
           "sampling error")
 
 
+def sampling_error(accuracy: float, examples: int, confidence: float = CONFIDENCE) -> float:
+    """The half-width of the normal interval of an accuracy measured on ``examples`` test examples: the test set's
+    own sampling error, which intervals over seeds on one test set leave out."""
+    z = t_critical(10**9, confidence)  # the normal quantile, t with unbounded degrees of freedom
+    return z * math.sqrt(accuracy * (1.0 - accuracy) / examples)
+
+
 def _incomplete_beta(x: float, a: float, b: float) -> float:
     """The regularised incomplete beta function I_x(a, b), by its continued fraction (modified Lentz)."""
     if x <= 0.0:

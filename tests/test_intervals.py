@@ -7,7 +7,15 @@ import math
 import pytest
 from helpers import wilson_by_hand
 
-from jaxhw.intervals import ACCURACY_RANGE, mean_interval, paired_difference, t_cdf, t_critical, verdict
+from jaxhw.intervals import (
+    ACCURACY_RANGE,
+    mean_interval,
+    paired_difference,
+    sampling_error,
+    t_cdf,
+    t_critical,
+    verdict,
+)
 
 T2 = math.sqrt(2 * 0.9025 / 0.0975)  # t(0.975, 2), below
 T4 = 2.7764451051977934  # t(0.975, 4): the root of the closed-form CDF of df = 4, found in the test below
@@ -85,3 +93,9 @@ def test_paired_differences_decide_a_steady_gap_where_the_levels_overlap():
     assert verdict(paired_difference([0.8, 0.7, 0.9], [0.75, 0.78, 0.85])) == "not shown"
     with pytest.raises(ValueError, match="same seeds"):
         paired_difference([1, 2], [1, 2, 3])
+
+
+def test_the_test_sets_sampling_error_is_the_normal_interval_of_a_proportion():
+    # 1.959964 sqrt(p (1 - p) / n): at 0.9 on 1,000 examples 0.0186, at 0.5 on 100 examples 0.098.
+    assert sampling_error(0.9, 1000) == pytest.approx(1.959964 * math.sqrt(0.09 / 1000), rel=1e-6)
+    assert sampling_error(0.5, 100) == pytest.approx(0.0979982, rel=1e-6)

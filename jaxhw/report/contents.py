@@ -2,7 +2,7 @@
 its evidence (tables, figures, method notes, the run's facts), and as one page holding both."""
 from __future__ import annotations
 
-from jaxhw.intervals import COVERS
+from jaxhw.intervals import COVERS, sampling_error
 from jaxhw.report import problem1, problem2, problem3, problem4, problem5
 from jaxhw.report.document import Bullets, Code, Document, Note, Paragraph, Section, Table
 from jaxhw.report.questions import GRADES, PROBLEM_POINTS, points
@@ -23,8 +23,11 @@ def _points_text(value: float) -> str:
     return f"{value:g}" if value == int(value) else f"{value:.1f}"
 
 
-def glance() -> Section:
-    """One row per question: its grade, points and the reason in one line; the total."""
+def glance(results: dict) -> Section:
+    """One row per question: its grade, points and the reason in one line; the total; what the intervals cover."""
+    mlp = results["problem4"]["mlp"]
+    accuracy, examples = mlp["test_accuracy"], mlp["test_examples"]
+    error = sampling_error(accuracy, examples)
     rows, earned, possible = [], 0.0, 0.0
     for key, grade in GRADES.items():
         found = points(key)
@@ -39,7 +42,9 @@ def glance() -> Section:
     return Section("grades", "Grades at a glance", "", [
         Table(["question", "grade", "points", "why"], rows),
         Paragraph("Points: the homework gives each problem's total only, so each total is split evenly among the "
-                  "problem's questions; correct earns a question's points, partly correct half, the rest none."),
+                  "problem's questions; correct earns a question's points, partly correct half (2A: five of its six "
+                  f"blanks), the rest none. Every interval below is one of the {COVERS} (about ±{error:.3f} at "
+                  f"accuracy {accuracy:.2f} on {examples:,} test images)."),
     ], 2)
 
 
@@ -58,17 +63,17 @@ def _compared_with_torch(results: dict) -> str:
 def about(results: dict) -> Section:
     """What the key's numbers are, once."""
     return Section("about", "About these numbers", "", [
-        Paragraph(f"Every number above was computed by one run of `python -m jaxhw` ({results['budget']} budget, "
-                  f"seed {results['seed']}): the models trained with Adam on {results['data']['train_examples']:,} "
-                  f"training and {results['data']['test_examples']:,} test images, several seeds each. Means carry "
-                  f"{COVERS}. {_compared_with_torch(results)} Derivatives are checked against `jax.grad` and finite "
+        Paragraph(f"Every number above was computed by one run ({results['budget']} budget): the models trained with "
+                  f"Adam on {results['data']['train_examples']:,} training and {results['data']['test_examples']:,} "
+                  f"test images, {results['config']['seeds']} seeds each, counted from {results['seed']}. "
+                  f"{_compared_with_torch(results)} Derivatives are checked against `jax.grad` and finite "
                   "differences. Tables, figures and methods: [the evidence](#evidence)."),
     ], 2)
 
 
 def key_document(results: dict) -> Document:
     """The answer key: grades at a glance, the problems' questions, and what the numbers are."""
-    sections = [glance()]
+    sections = [glance(results)]
     for problem in PROBLEMS:
         sections += problem.key(results)
     sections.append(about(results))

@@ -22,6 +22,12 @@ def _grad(lab: dict, variable: str, loss: str, k: int | None = None) -> float:
     return table["gradients"][variable][loss]["analytic"][table["true_class"] if k is None else k]
 
 
+def _finite_or_named(record: dict, key: str):
+    """A number of a record, or the name strict JSON gave it ("nan", "inf") where it is not finite."""
+    value = record[key]
+    return record.get(f"{key}_nonfinite", value) if value is None else value
+
+
 def _other_class(lab: dict) -> int:
     return 0 if lab["tables"]["float64"]["true_class"] != 0 else 1
 
@@ -54,13 +60,13 @@ def key(results: dict) -> list[Section]:
         "probabilities by maximum likelihood, and −ln p grows without bound as the true class's p falls to 0; MSE "
         f"treats the outputs as independent regression targets. At ŷ_{k} = {p:g} cross-entropy gives the larger "
         f"gradient: ∂CE/∂ŷ_{k} = −1/{p:g} = {minus(ce_p)} against ∂MSE/∂ŷ_{k} = 2(ŷ_{k} − 1) = {minus(mse_p)} "
-        f"({minus(ce_z)} against {minus(mse_z)} on the logits). That is good because CE's logit gradient is ŷ − y, "
-        "as large as the error, while MSE's is a fraction of it that tends to 0 as the network becomes confidently "
-        "wrong, where learning is needed most.",
+        f"({minus(ce_z)} against {minus(mse_z)} on the logits, {ce_z / mse_z:.0f}x). That is good because CE's logit "
+        "gradient is ŷ − y, the remaining error itself: even when confident it keeps pushing toward the right class, "
+        "and where the network is confidently wrong MSE's gradient shrinks toward 0 while CE's stays near 1"
+        + (f" ({minus(sweep['dL_dz_true']['cross_entropy'][wrong])} against "
+           f"{minus(sweep['dL_dz_true']['mse_sum'][wrong])} at ŷ_true = 0.01)." if wrong is not None else "."),
         f"∂/∂ŷ_{other} (any other class): CE {minus(_grad(lab, 'probabilities', 'cross_entropy', other))}, summed "
-        f"MSE {minus(_grad(lab, 'probabilities', 'mse_sum', other), 4)}"
-        + (f"; confidently wrong (ŷ_true = 0.01), ∂L/∂z_true is {minus(sweep['dL_dz_true']['cross_entropy'][wrong])}"
-           f" for CE and {minus(sweep['dL_dz_true']['mse_sum'][wrong])} for summed MSE" if wrong is not None else ""),
+        f"MSE {minus(_grad(lab, 'probabilities', 'mse_sum', other), 4)} (`nn.MSELoss`'s mean divides each by 10)",
         "e-q1b")
     low, high = c["double_softmax"]["bounds_formula"]
     gap, training = c["training"]["accuracy_gap"], c["training"]
@@ -69,7 +75,8 @@ def key(results: dict) -> list[Section]:
         "`nn.CrossEntropyLoss` takes raw logits and applies log-softmax itself (it is `LogSoftmax` then `NLLLoss`), "
         f"so an `nn.Softmax()` layer before it applies softmax twice: the loss is then confined to [{low:.3f}, "
         f"{high:.3f}] and its gradient vanishes for confident predictions, right or wrong; log-softmax in one step is "
-        "also the numerically stable form (softmax then log overflows for large logits). The probabilities that add "
+        "also the numerically stable form (a softmax underflows to 0 for a far-behind class, and −ln 0 is infinite). "
+        "The probabilities that add "
         "up to 1 are one call away whenever they are needed, `probs = torch.softmax(model(x), dim=1)`, and the "
         "predicted class, `model(x).argmax(1)`, is the same either way.",
         f"after {epochs_text(training['epochs'])}, {seeds_text(training['seeds'])}, the plain loss is ahead by "
@@ -79,7 +86,7 @@ def key(results: dict) -> list[Section]:
             "`jax.nn.softmax(logits)` gives the probabilities.")
     intro = Section("problem-1", "Problem 1: MNIST classification", "", [Paragraph(
         "The model is `nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))` with "
-        "`nn.CrossEntropyLoss()`; problem 4 trains it.")], 2)
+        "`nn.CrossEntropyLoss()`; it is trained under problem 4.")], 2)
     return [intro, q1a, q1b, q1c]
 
 
@@ -145,8 +152,9 @@ def _e1c(lab: dict) -> Section:
             f"log-softmax then NLL = {nll['log_softmax_then_nll']:.7f} (difference "
             f"{scientific(nll['abs_difference'])}; float64 reference {nll['float64_reference']:.7f}).",
             f"Stable: with float32 logits around 1000 (true class {overflow['true_class']}), exp(z)/Σexp(z) then log "
-            f"gives **{number(overflow['naive_softmax_then_log'])}** (exp(1000) overflows) and softmax then log "
-            f"**{number(overflow['softmax_then_log'])}** (ŷ_true underflows to {overflow['softmax_of_true_class']:g}), "
+            f"gives **{number(_finite_or_named(overflow, 'naive_softmax_then_log'))}** (exp(1000) overflows) and "
+            f"softmax then log **{number(_finite_or_named(overflow, 'softmax_then_log'))}** (ŷ_true underflows to "
+            f"{overflow['softmax_of_true_class']:g} and −ln 0 is infinite), "
             f"while log-softmax gives {four_decimals(overflow['log_softmax'])} (exact: "
             f"{four_decimals(overflow['exact'])}).",
             "With an extra softmax the loss of 10 classes lies in [−ln(e/(e + 9)), ln(e + 9)] = "

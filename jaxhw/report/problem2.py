@@ -22,7 +22,8 @@ def key(results: dict) -> list[Section]:
     q2a = key_question(
         "q2a", "2A. The blanks of the training loop", "2A",
         "(a) `optimizer.zero_grad()`, (b) `model.train()`, (c) `x = images.view(images.size(0), -1)` (each image "
-        "flattened to 784 numbers: the input and the target), (d) `loss = loss_fn(x_hat, x)`, (e) `loss.backward()`, "
+        "flattened to 784 numbers, the input and the target; `x = images` if the model flattens inside), (d) "
+        "`loss = loss_fn(x_hat, x)`, (e) `loss.backward()`, "
         "(f) `optimizer.step()`; the listing has no blank (g). Placed last, as in the listing, `zero_grad()` clears "
         "the gradients before the next `backward()` as well as placed first.",
         f"the loop as filled in trains: test MSE {ci_field(ae, 'test_mse', 4)} after {_trained(ae)}", "e-q2a",
@@ -37,23 +38,27 @@ def key(results: dict) -> list[Section]:
     if recognised:
         mean = sum(recognised["reconstructions_per_seed"]) / len(recognised["reconstructions_per_seed"])
         original = sum(recognised["originals_per_seed"]) / len(recognised["originals_per_seed"])
-        read = (f", yet problem 4's CNN names the right digit for only {percent(mean)} of the reconstructions "
-                f"({percent(original)} of the originals)")
-    relation = "below" if ae["test_mse"] < digit_mean else "above"
-    kept = (f"keeps a digit's coarse shape: its test MSE is {percent(drop)} below the mean image's and {relation} "
-            "that of an image that knows only the digit (its class's mean image)")
+        read = (f"; the CNN trained for problem 4 names the right digit for only {percent(mean)} of the "
+                f"reconstructions ({percent(original)} of the originals)")
+    worse = sum(ae_error > digit_error for ae_error, digit_error in zip(by_class["autoencoder"],
+                                                                       by_class["digit_mean_image"]))
+    kept = (f"keeps little beyond a class-level blur: its test MSE is {percent(drop)} below the mean image's but "
+            f"only {abs(digit_mean - ae['test_mse']):.4f} {'below' if ae['test_mse'] < digit_mean else 'above'} that "
+            f"of an image that knows only the digit (its class's mean image), worse on {worse} of "
+            f"{len(by_class['autoencoder'])} digits")
     names = by_class["class_names"]
     q2b = key_question(
         "q2b", "2B. What the model learns, and why MSE", "2B",
-        f"It learns to squeeze each 784-pixel image into a {ae['latent']}-number code and to redraw the image from "
-        "the code alone, without labels; MSE fits because the target is the input itself, a pixel-by-pixel "
-        f"regression (per-pixel binary cross-entropy is the other common choice). A {ae['latent']}-number code "
-        f"{kept}{read}. The overlapping "
-        "classes of the code plane (the latent figure) are the same fact: digits whose codes overlap come back alike.",
+        f"It learns to squeeze each 784-pixel image into a {ae['latent']}-number code and to redraw it from the "
+        "code, without labels; MSE fits because the target is the input itself, a pixel-by-pixel regression "
+        f"(per-pixel binary cross-entropy is the other common choice). A {ae['latent']}-number code "
+        f"{kept}{read}. The overlapping classes of the code plane ([latent figure](#e-q2b)) are the same fact: "
+        "digits whose codes overlap come back alike.",
         f"test MSE {ci_field(ae, 'test_mse', 4)}; the mean image {mean_image:.4f}; each digit's mean image "
         f"{digit_mean:.4f}"
-        + (f"; reconstructions recognised best: {_ranked(names, recognised['reconstructions_per_class'], 3, True)}, "
-           f"worst: {_ranked(names, recognised['reconstructions_per_class'], 3, False)}" if recognised else ""),
+        + (f"; reconstructions read right per digit (mean over the seeds): best "
+           f"{_ranked(names, recognised['reconstructions_per_class'], 2, True)}, worst "
+           f"{_ranked(names, recognised['reconstructions_per_class'], 2, False)}" if recognised else ""),
         "e-q2b")
     intro = Section("problem-2", "Problem 2: the autoencoder", "", [Paragraph(
         f"The dense autoencoder 784-128-64-{ae['latent']}-64-128-784 (ReLU, sigmoid output, {ae['parameters']:,} "
@@ -87,7 +92,8 @@ def evidence(results: dict) -> list[Section]:
         rows.append(row)
     blocks = [Table(headers, rows, "Test MSE per digit of the autoencoder and of two images that ignore the code: "
                                    "the mean training image (knows nothing) and the digit's mean training image "
-                                   "(knows only which digit); then how often problem 4's CNN of the same seed names "
+                                   "(knows only which digit); then how often the CNN trained for problem 4 (same seed) "
+                                   "names "
                                    "the right digit for the reconstruction and for the original")]
     for name, caption in (("reconstructions.png", f"Test images (top) and their reconstructions from the "
                                                   f"{ae['latent']}-number code (bottom), seed {ae['seeds'][0]}"),

@@ -2,9 +2,7 @@
 stand in for it. The key and its evidence."""
 from __future__ import annotations
 
-import math
-
-from jaxhw.intervals import COVERS
+from jaxhw.intervals import COVERS, sampling_error
 from jaxhw.report.document import Figure, Paragraph, Section, Table
 from jaxhw.report.wording import (
     ci_field,
@@ -27,11 +25,6 @@ def _top_confusions(matrix: list[list[int]], names: list[str], count: int = 3) -
     return ", ".join(f"{names[i]} taken for {names[j]} ({n}x)" for n, i, j in pairs if n)
 
 
-def sampling_error(accuracy: float, examples: int) -> float:
-    """The half-width of a 95% normal interval of an accuracy measured on ``examples`` test examples."""
-    return 1.96 * math.sqrt(accuracy * (1 - accuracy) / examples)
-
-
 def _size_text(results: dict) -> str:
     """What the training-set sizes measured say about the distance to all of MNIST."""
     size = results.get("problem4_training_size")
@@ -39,11 +32,11 @@ def _size_text(results: dict) -> str:
         return ""
     last = size["gains"][-1]
     if last["verdict"] == "supported":
-        trend = (f"going from {last['from']:,} to {last['to']:,} training digits still raised the MLP's accuracy by "
-                 f"{with_interval(last)}, so with all {MNIST_TRAIN:,} both models would score higher; by how much is "
-                 "not measured here")
+        trend = (f"{last['from']:,} to {last['to']:,} training digits still raised the MLP's accuracy by "
+                 f"{with_interval(last)}: on all {MNIST_TRAIN:,} both would score higher, by an amount not measured "
+                 "here")
     else:
-        trend = (f"going from {last['from']:,} to {last['to']:,} training digits changed the MLP's accuracy by "
+        trend = (f"{last['from']:,} to {last['to']:,} training digits changed the MLP's accuracy by "
                  f"{with_interval(last)} ({last['verdict']}), so this run cannot say that more data would help")
     return trend
 
@@ -57,19 +50,18 @@ def key(results: dict) -> list[Section]:
     verdict = {"supported": "the CNN is the more accurate", "refuted": "the MLP is the more accurate",
                "not shown": "the seeds do not separate them"}[gap["verdict"]]
     error = sampling_error(mlp["test_accuracy"], mlp["test_examples"])
-    subset = ("the digits embedded in jaxhw, a subset of MNIST" if mlp["data_source"].startswith("embedded")
+    subset = ("a subset of MNIST shipped with this code" if mlp["data_source"].startswith("embedded")
               else f"{mlp['dataset']} from `{mlp['data_source']}`")
-    numbers = (f"{mlp['train_examples']:,} training and {mlp['test_examples']:,} test images ({subset}); an accuracy "
-               f"near {mlp['test_accuracy']:.2f} on {mlp['test_examples']:,} test images carries about ±{error:.3f} "
-               "of test-set sampling error beyond the intervals")
+    numbers = (f"{mlp['train_examples']:,} training and {mlp['test_examples']:,} test images ({subset}), so about "
+               f"±{error:.3f} of test-set sampling error")
     size = _size_text(results)
     numbers += f"; {size}" if size else ""
     section = key_question(
         "problem-4", "Problem 4: the notebook", "4",
-        "The notebook is not part of the homework's text, so it cannot be graded here. What it most likely asks, "
-        f"training and evaluating the classifiers end to end, was run: after {runs}, the homework MLP reaches test "
-        f"accuracy {ci_field(mlp, 'test_accuracy')} and a small CNN {ci_field(cnn, 'test_accuracy')}; paired over the "
-        f"seeds the CNN is ahead by {with_interval(gap)} ({verdict}).", numbers, "e-problem-4")
+        "The notebook is not in the homework's text, so it cannot be graded here. Standing in for it, after "
+        f"{runs}, the homework MLP reaches test accuracy {ci_field(mlp, 'test_accuracy')} and a small CNN "
+        f"{ci_field(cnn, 'test_accuracy')}; the CNN is ahead by {with_interval(gap)}, paired ({verdict}).", numbers,
+        "e-problem-4")
     section.level = 2
     return [section]
 

@@ -83,7 +83,8 @@ STUDENT = {
 
 GRADE_NAMES = ("correct", "partly correct", "wrong", "not answered", "not graded")
 # The homework gives each problem's points only ("Problem 1 (30 pts)", ..., "HW 3 (Total 200 points)"); the key
-# splits them evenly among the problem's questions and credits a grade with this share of a question's points.
+# splits them evenly among the problem's questions and credits a grade with this share of a question's points,
+# or, where the question's parts can be counted (2A's six blanks), with the share of the parts that are right.
 PROBLEM_POINTS = {"1": 30, "2": 20, "3": 35, "4": 85, "5": 30}
 CREDIT = {"correct": 1.0, "partly correct": 0.5, "wrong": 0.0, "not answered": 0.0}
 
@@ -97,6 +98,7 @@ class Grade:
     reason: str
     covers: tuple[str, ...] = ()
     misses: tuple[str, ...] = ()
+    credit: float | None = None  # the share of the points where the parts can be counted (else CREDIT's)
 
     def __post_init__(self):
         if self.grade not in GRADE_NAMES:
@@ -112,49 +114,45 @@ class Grade:
                 "missing": list(self.misses)}
 
 
-SLIP = "a spelling slip (the line fails as written), not a misunderstanding"
-
 GRADES = {
-    "1A": Grade("not answered", "The homework shows no answer to 1A.",
-                misses=("the loss, −ln 0.4 = 0.916 nats", "that the printed ŷ and label are malformed")),
-    "1B": Grade("partly correct", "Names cross-entropy as the larger gradient signal; gives no reasons and no "
-                "gradients.",
+    "1A": Grade("not answered", "The homework shows no answer to 1A.", misses=("the loss, −ln 0.4 = 0.916 nats",)),
+    "1B": Grade("partly correct", "Right loss and intuition; no gradients, no likelihood reason, nothing on MSE.",
                 covers=("cross-entropy gives the larger signal", "it punishes confident mistakes more"),
                 misses=("why cross-entropy (maximum likelihood)", "why MSE is poor", "the gradients (−1.111 vs −0.2)",
                         "why a larger signal helps")),
-    "1C": Grade("partly correct", "Says CrossEntropyLoss applies the softmax; leaves the second question unanswered.",
+    "1C": Grade("partly correct", "Answers why no softmax layer; not whether outputs should sum to 1.",
                 covers=("CrossEntropyLoss applies (log-)softmax itself",),
                 misses=("the second question: probabilities are softmax(logits), computed when needed",)),
-    "2A": Grade("partly correct", "Fills five of the six blanks right; (c) is empty, so `x` is never defined.",
+    "2A": Grade("partly correct", "Five of six blanks right; (c) is empty, so `x` is undefined.",
                 covers=("(a), (b), (d), (e), (f)",),
-                misses=("(c) `x = images.view(images.size(0), -1)`: without it the loop stops with a NameError",)),
-    "2B": Grade("correct", "Says what the model learns (a 2-number code) and why MSE fits (pixel-wise "
-                "reconstruction).", covers=("a compressed 2-number code", "MSE for a pixel-wise reconstruction")),
-    "3A": Grade("correct", f"Names torchvision's datasets; 'torchvisions' is {SLIP}.",
+                misses=("(c) `x = images.view(images.size(0), -1)` (or `x = images`): without it the loop stops with "
+                        "a NameError",), credit=5 / 6),
+    "2B": Grade("correct", "What it learns (a 2-number code) and why MSE (pixel-wise reconstruction).",
+                covers=("a compressed 2-number code", "MSE for a pixel-wise reconstruction")),
+    "3A": Grade("correct", "torchvision.datasets; 'torchvisions' is a spelling slip.",
                 covers=("torchvision.datasets",)),
-    "3B": Grade("correct", "Names torch.optim.Adam, as asked.", covers=("torch.optim.Adam",)),
-    "3C": Grade("correct", "Names DataLoader, as asked.", covers=("DataLoader",)),
-    "3D": Grade("correct", "Says no gradients are computed, so step() updates nothing and nothing is learned.",
+    "3B": Grade("correct", "torch.optim.Adam, as asked.", covers=("torch.optim.Adam",)),
+    "3C": Grade("correct", "DataLoader, as asked.", covers=("DataLoader",)),
+    "3D": Grade("correct", "No gradients, so step() updates nothing: right.",
                 covers=("no gradients", "no update", "no learning")),
-    "3E": Grade("correct", "Says zero_grad() clears accumulated gradients so each step uses fresh ones.",
+    "3E": Grade("correct", "Clears accumulated gradients so each step uses fresh ones: right.",
                 covers=("clears .grad", "stops accumulation")),
-    "3F": Grade("correct", "Gets both layers in both modes ('learned' is loose: running statistics are averages).",
+    "3F": Grade("correct", "Both layers in both modes ('learned' is loose: running statistics are averages).",
                 covers=("Dropout on in train, off in eval", "BatchNorm: batch statistics in train, running in eval")),
-    "3G": Grade("correct", f"Names model.eval(); 'mode.eval()' is {SLIP}, as 'torchvisions' in 3A.",
+    "3G": Grade("correct", "model.eval(); 'mode.eval()' is a spelling slip, as in 3A.",
                 covers=("model.eval() before inference",)),
-    "4": Grade("not graded", "The notebook is not in the homework's text, so there is nothing here to grade."),
-    "5A": Grade("partly correct", "The paragraph after problem 5: right that position matters (measured), but about "
-                "images, and its size argument fails at 50 x 8.",
+    "4": Grade("not graded", "The notebook is not in the homework's text."),
+    "5A": Grade("partly correct", "The paragraph after problem 5: position matters (right, measured); about "
+                "images; size argument fails at 50 x 8.",
                 covers=("a pattern at a new position is learned anew", "parameters grow with the input"),
                 misses=("that the positions are time steps", "that 400 inputs are few: the cost is no weight sharing "
                         "over time, not size")),
-    "5B": Grade("partly correct", "Right about local patterns anywhere; about images, and its 'rising temperature' "
-                "example is one a CNN handles.",
+    "5B": Grade("partly correct", "Right about local patterns; about images; a steady rise is one a CNN caught here.",
                 covers=("local patterns wherever they occur", "long-range dependencies are hard"),
                 misses=("a 1-D CNN slides over time with the 8 features as channels",
                         "the receptive field, not convolution, limits the range")),
-    "5C": Grade("partly correct", "Names LSTM and GRU, one family; its GRU-is-weaker aside is not what was measured.",
-                covers=("LSTM", "GRU", "gating against vanishing gradients"),
+    "5C": Grade("partly correct", "LSTM and GRU are one family; the GRU is not shown weaker.",
+                covers=("LSTM", "GRU", "recurrent networks suffer less from vanishing gradients"),
                 misses=("a second family, such as attention-based Transformers", "gating mitigates vanishing "
                         "gradients, it does not remove them")),
 }
@@ -168,4 +166,5 @@ def points(key: str) -> tuple[float, float] | None:
         return None
     problem = key[0]
     possible = PROBLEM_POINTS[problem] / sum(1 for other in GRADES if other[0] == problem)
-    return CREDIT[grade] * possible, possible
+    share = CREDIT[grade] if GRADES[key].credit is None else GRADES[key].credit
+    return share * possible, possible

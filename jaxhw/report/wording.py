@@ -36,6 +36,8 @@ def number(x: Any) -> str:
     """A float as the report prints it: inf/NaN spelt out, small values in scientific notation."""
     if x is None:
         return "-"
+    if isinstance(x, str):  # a non-finite value as strict JSON records it beside a null ("nan", "inf")
+        return x
     if isinstance(x, float) and (math.isnan(x) or math.isinf(x)):
         return str(x)
     if isinstance(x, float) and x != 0 and abs(x) < 1e-3:
@@ -67,7 +69,11 @@ def with_interval(found: dict | float, digits: int = 3, low: float | None = None
     else:
         mean = found
     text = f"{mean:.{digits}f}"
-    return text + (f" [{low:.{digits}f}, {high:.{digits}f}]" if low is not None else " (one seed)")
+    if low is None:
+        return text + " (one seed)"
+    if low == high:
+        return text + " (every seed alike)"
+    return text + f" [{low:.{digits}f}, {high:.{digits}f}]"
 
 
 def ci_field(record: dict, name: str, digits: int = 3) -> str:
@@ -113,7 +119,7 @@ def key_question(anchor: str, title: str, key: str, answer: str, numbers: str, e
     its grade, and a link to the evidence."""
     blocks = [Paragraph(f"**Answer.** {answer}")]
     if jax:
-        blocks.append(Paragraph(f"**In JAX.** {jax}"))
+        blocks.append(Paragraph(f"*JAX:* {jax}"))
     link = f"[evidence](#{evidence})"
     blocks.append(Paragraph(f"**Numbers.** {numbers} ({link})." if numbers else f"See the {link}."))
     blocks += [Quote(STUDENT[key]), grade_note(key)]
