@@ -1,13 +1,15 @@
 """What several floors of jaxhw share and nothing else owns: JSON-ready values, argument checks, timing
-summaries and batched application of a function (file writing is jaxhw.files). A leaf: it imports nothing
-from jaxhw but the error type, and neither jax nor flax, so the command-line tools can import it before
-parsing."""
+summaries, batched application of a function, a line printed above the progress bars, and heavy modules
+loaded on first use (file writing is jaxhw.files). A leaf: it imports nothing from jaxhw but the error type,
+and neither jax nor flax, so the command-line tools can import it before parsing."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import math
 import pathlib
 import statistics
+import sys
 from typing import Any, Callable
 
 import numpy as np
@@ -91,3 +93,39 @@ def fingerprint(*arrays: np.ndarray) -> str:
 def apply_in_batches(fn: Callable[[Any], Any], inputs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Run a (jitted) function over a large array in fixed-size chunks and gather the results on the host."""
     return np.concatenate([np.asarray(fn(inputs[i:i + batch_size])) for i in range(0, len(inputs), batch_size)])
+
+
+# ------------------------------------------------------------------------------------------------ output
+
+
+def print_above_bars(line: str) -> None:
+    """A line on stderr for the person at the terminal, printed above any progress bar (tqdm.write) instead of
+    through the middle of one."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------------ modules
+
+
+class ModuleOnFirstUse:
+    """A module imported when one of its attributes is first read: ``ocp = ModuleOnFirstUse("orbax.checkpoint")``
+    at the top of a module keeps a heavy dependency that only some runs need (orbax without a checkpoint
+    directory, matplotlib before a figure is written) out of every other run. ``prepare`` runs once before the
+    import (matplotlib's backend is chosen before pyplot loads)."""
+
+    def __init__(self, name: str, prepare: Callable[[], None] | None = None):
+        self._name, self._prepare, self._module = name, prepare, None
+
+    def __getattr__(self, attribute: str) -> Any:  # called only for what the proxy itself lacks
+        if "_name" not in self.__dict__:  # a copy made without __init__
+            raise AttributeError(attribute)
+        if self._module is None:
+            if self._prepare is not None:
+                self._prepare()
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attribute)
+
+    def __repr__(self) -> str:
+        return f"<{self._name}, {'imported' if self._module is not None else 'imported on first use'}>"

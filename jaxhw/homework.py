@@ -37,7 +37,7 @@ from jaxhw.experiments.classification import (
     train_classifier,
 )
 from jaxhw.experiments.gradients import gradient_lab
-from jaxhw.experiments.timeseries import compare_sequence_models
+from jaxhw.experiments.timeseries import compare_sequence_models, task_groups
 from jaxhw.intervals import ACCURACY_RANGE, paired_difference, verdict
 from jaxhw.training.steps import EVAL_BATCH_SIZE
 
@@ -88,6 +88,82 @@ def mean_image_mse(train: ImageDataset, test: ImageDataset) -> float:
     return float(np.mean((test.images.astype(np.float64) / 255.0 - mean) ** 2))
 
 
+# What the stage bar's ETA weighs the stages by before they run: seconds on 2 CPU cores per training example,
+# epoch and member of each model (its evaluation included), per training program (tracing and compiling), and
+# for the checks that train nothing, read off the main job's stage and program times (benchmarks/RESULTS.md).
+# Only their ratios matter: problem 5 is about three quarters of a full run.
+SECONDS_PER_EXAMPLE = {"mlp": 1e-5, "autoencoder": 3e-5, "cnn": 2e-4}
+SEQUENCE_SECONDS_PER_EXAMPLE = {"mlp": 1.3e-5, "cnn": 1.5e-4, "cnn_local": 1.2e-4, "lstm": 1.4e-4, "gru": 7.5e-5,
+                                "transformer": 1.1e-4}
+SECONDS_PER_PROGRAM = 2.0
+SECONDS_OF_CHECKS = 9.0  # problem 1's gradient sweeps, problem 3's concept checks
+EMBEDDED_TRAIN_EXAMPLES = 4000  # what problem 1 trains on
+VOWELS_TRAIN_EXAMPLES = 270
+
+
+def stage_costs(config: HomeworkConfig, train_examples: int) -> dict[str, list[float]]:
+    """Each stage's expected cost as the parts the stage bar moves by: one per training program (its compilation
+    plus epochs x examples x members x the model's seconds per example) in the order the stage trains them."""
+    def program(seconds_per_example: float, epochs: int, examples: int, members: int) -> float:
+        return SECONDS_PER_PROGRAM + seconds_per_example * epochs * examples * members
+
+    gradients, series = config.gradients, config.timeseries
+    lab_examples = gradients.train_examples or EMBEDDED_TRAIN_EXAMPLES
+    sequence_programs = [program(SEQUENCE_SECONDS_PER_EXAMPLE[model], series.epochs,
+                                 VOWELS_TRAIN_EXAMPLES if group == ("vowels",) else series.num_train,
+                                 len(group) * series.seeds)
+                         for model in series.models for group in task_groups(series.tasks)]
+    return {"data": [0.0],  # no estimate of its own: the ETA starts from problem 1's
+            "problem1": [SECONDS_OF_CHECKS] + [program(SECONDS_PER_EXAMPLE["mlp"], gradients.epochs, lab_examples,
+                                                       gradients.seeds)] * 2,
+            "problem2": [program(SECONDS_PER_EXAMPLE["autoencoder"], config.autoencoder_epochs, train_examples,
+                                 config.seeds)],
+            "problem4": [program(SECONDS_PER_EXAMPLE[model], config.classifier_epochs, train_examples, config.seeds)
+                         for model in ("mlp", "cnn")]  # then the MLP on a quarter, a half and all of the data:
+                        + [program(SECONDS_PER_EXAMPLE["mlp"], config.classifier_epochs, train_examples * 7 // 4,
+                                   config.seeds) + 2 * SECONDS_PER_PROGRAM],
+            "problem3": [SECONDS_OF_CHECKS + program(SECONDS_PER_EXAMPLE["mlp"], config.classifier_epochs,
+                                                     train_examples, config.seeds)],
+            "problem5": sequence_programs}
+
+
+class StageBar:
+    """The main job's bar over its stages: which one runs, and an ETA that weighs each stage by its expected cost
+    (``stage_costs``, known once the data is loaded), moved on as each training program of a stage finishes.
+    Each program's own bar (``fit``) shows under it; nothing shows off a terminal."""
+
+    def __init__(self, progress: bool | None):
+        self.costs: dict[str, list[float]] = {}
+        self.parts: list[float] = []
+        self.done = 0.0  # the cost of the stages finished
+        # smoothing 0: the ETA is the remaining cost at the average rate so far; every move drawn (they are few)
+        self.bar = tqdm(total=1.0, bar_format="{desc}{percentage:3.0f}%|{bar}| {elapsed} elapsed, {remaining} left",
+                        smoothing=0, mininterval=0, disable=None if progress is None else not progress)
+
+    def __enter__(self) -> "StageBar":
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.bar.close()
+
+    def plan(self, costs: dict[str, list[float]]) -> None:
+        self.costs = costs
+        self.bar.total = sum(sum(parts) for parts in costs.values())
+
+    def start(self, key: str, description: str) -> None:
+        self.parts = list(self.costs.get(key, ()))[::-1]  # popped in order
+        self.bar.set_description(description)
+
+    def advance(self) -> None:
+        """One training program of the stage finished."""
+        if len(self.parts) > 1:
+            self.bar.update(self.parts.pop())
+
+    def finish(self, key: str) -> None:
+        self.done += sum(self.costs.get(key, ()))
+        self.bar.update(self.done - self.bar.n)
+
+
 def run_homework(config: HomeworkConfig = HOMEWORK_FULL, progress: bool | None = None,
                  log: Callable[[str], None] | None = None) -> HomeworkResults:
     """Run every problem of the homework once, as ``config`` budgets it.
@@ -121,6 +197,7 @@ def run_homework(config: HomeworkConfig = HOMEWORK_FULL, progress: bool | None =
         record["problem4"] = {}
         for model in ("mlp", "cnn"):
             run = train_classifier(config.classify(model), progress)
+            bar.advance()
             found["classifiers"][model] = run
             # Example by example, one model: the member of the first seed.
             evaluation = evaluate_predictions(run.first, found["test"], config.mistakes_shown)
@@ -150,21 +227,28 @@ def run_homework(config: HomeworkConfig = HOMEWORK_FULL, progress: bool | None =
                                                            (EVAL_BATCH_SIZE, *config.eval_batch_sizes), seeds)
         record["problem3"] = checks
 
+    def program_trained(line: str) -> None:  # problem 5's line per program, which moves the stage bar on
+        bar.advance()
+        log(f"jaxhw: problem 5: {line.strip()}")
+
     def problem5():
-        record["problem5"] = compare_sequence_models(config.timeseries, progress=progress, log=None)
+        record["problem5"] = compare_sequence_models(config.timeseries, progress=progress, log=program_trained)
 
     stages = [("data", "loading the images", load_data), ("problem1", "problem 1: loss and gradient lab", problem1),
               ("problem2", "problem 2: autoencoder", problem2), ("problem4", "problem 4: MLP and CNN", problem4),
               ("problem3", "problem 3: PyTorch concepts", problem3),
               ("problem5", "problem 5: sequence models", problem5)]
-    bar = tqdm(stages, desc="homework", unit="stage", disable=None if progress is None else not progress)
-    for key, title, stage in bar:
-        bar.set_description(title)
-        wall, cpu = time.perf_counter(), cpu_seconds()
-        stage()
-        timing = {"title": title, "wall_seconds": time.perf_counter() - wall, "cpu_seconds": cpu_seconds() - cpu}
-        record["stages"][key] = timing
-        log(f"jaxhw: {title}: {timing['wall_seconds']:.1f} s wall, {timing['cpu_seconds']:.1f} s CPU")
+    with StageBar(progress) as bar:
+        for number, (key, title, stage) in enumerate(stages, 1):
+            bar.start(key, f"{title} ({number}/{len(stages)})")
+            wall, cpu = time.perf_counter(), cpu_seconds()
+            stage()
+            if key == "data":
+                bar.plan(stage_costs(config, len(found["train"])))
+            bar.finish(key)
+            timing = {"title": title, "wall_seconds": time.perf_counter() - wall, "cpu_seconds": cpu_seconds() - cpu}
+            record["stages"][key] = timing
+            log(f"jaxhw: {title}: {timing['wall_seconds']:.1f} s wall, {timing['cpu_seconds']:.1f} s CPU")
     record["wall_seconds"] = time.perf_counter() - started_wall
     record["cpu_seconds"] = cpu_seconds() - started_cpu
     return HomeworkResults(plain(record), found["autoencoder"], found["classifiers"], found["test"])

@@ -1,7 +1,24 @@
-"""Shared fixtures: the --quick homework report, produced once per test session for the report tests."""
+"""What every test shares: the same numbers on any backend, and the --quick homework report, produced once per
+test session for the report tests.
+
+On any backend: the parity tests compare with PyTorch on the CPU or with finite differences at float32
+tolerances, but NVIDIA GPUs since Ampere compute float32 matmuls and convolutions in TF32 by default (and TPUs
+in bfloat16 passes), so the session and every process it starts (CLIs, several processes, notebook kernels:
+they inherit this environment) compute them at "highest" precision; and each JAX process takes GPU memory as
+it needs it instead of 75% of the GPU at start, so the tests that run two or more JAX processes at once fit on
+one GPU. The library itself keeps XLA's fast default (docs/devices-and-checkpoints.md).
+"""
+import os
 import pathlib
 
 import pytest
+
+os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
+os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+
+import jax  # noqa: E402  (after the environment it reads)
+
+jax.config.update("jax_default_matmul_precision", "highest")  # also when a plugin imported jax first
 
 
 @pytest.fixture(scope="session")

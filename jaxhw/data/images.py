@@ -11,13 +11,13 @@ import logging
 import os
 import pathlib
 import socket
-import sys
 import threading
 import zipfile
 import zlib
 
 import numpy as np
 
+from jaxhw.common import print_above_bars
 from jaxhw.errors import InputError
 
 DATASETS = {
@@ -133,7 +133,7 @@ def load_images(name: str = "mnist", split: str = "train", source: str = "auto",
     chosen = resolve_source(name, source, data_dir)
     dataset = _LOADERS[chosen](name, split, data_dir)
     if verbose and source == "auto":
-        print(f"jaxhw: {name} {split} from {dataset.source}", file=sys.stderr)
+        print_above_bars(f"jaxhw: {name} {split} from {dataset.source}")
     return dataset
 
 
@@ -307,5 +307,5 @@ def load_train_test(name: str = "mnist", source: str = "auto", data_dir=None,
     chosen = resolve_source(name, source, data_dir)
     train, test = (_LOADERS[chosen](name, split, data_dir) for split in SPLITS)
     if verbose and source == "auto":
-        print(f"jaxhw: {name} from {train.source}", file=sys.stderr)
+        print_above_bars(f"jaxhw: {name} from {train.source}")
     return train, test

@@ -181,7 +181,8 @@ def train_autoencoder(config: AutoencodeConfig, progress: bool | None = None) ->
     """Train the configured autoencoder with MSE and Adam, as homework problem 2 does."""
     run = train_supervised(config, "autoencode",
                            lambda train: build_autoencoder(config.model, config.latent, config.weight_init),
-                           lambda model: objective_for(model, config.noise), progress)
+                           lambda model: objective_for(model, config.noise), progress,
+                           model_name=f"{config.model} autoencoder")
     history = [as_mse(record) for record in run.history_record()]
     final = run.history[-1]
     title = (f"{config.model} autoencoder, latent {config.latent}{f', noise {config.noise:g}' if config.noise else ''}"

@@ -49,7 +49,7 @@ def train_classifier(config: ClassifyConfig, progress: bool | None = None) -> Cl
     """Train the configured classifier and score it on the test split in eval mode and, as if model.eval()
     had been forgotten, in train mode."""
     run = train_supervised(config, "classify", lambda train: build_classifier(config.model, train.num_classes),
-                           lambda model: classification, progress)
+                           lambda model: classification, progress, model_name=config.model)
     final = run.history[-1]
     # "Forgot model.eval()": the same test set scored in train mode (dropout on, test-batch statistics).
     score_in_train_mode = make_eval_fn(batch_size=EVAL_BATCH_SIZE, train=True, members=len(run.seeds) > 1)

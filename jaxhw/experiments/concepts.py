@@ -34,23 +34,22 @@ from jaxhw.data.loader import DataLoader
 from jaxhw.intervals import ACCURACY_RANGE, mean_interval, paired_difference, summarize_members, verdict
 from jaxhw.models.layers import TorchBatchNorm
 from jaxhw.models.mlp import MLP
+from jaxhw.torch_bridge import convert, sequential
 from jaxhw.training import create_train_state, fit, make_eval_fn, train_step
-from jaxhw.training.fit import to_device
+from jaxhw.training.fit import program_name, to_device
 from jaxhw.training.pitfalls import forgotten_zero_grad
 from jaxhw.training.state import create_train_states
-
-try:  # PyTorch is optional here: without it the checks compare with hand formulas or report jaxhw alone
-    import torch
-
-    from jaxhw.torch_bridge import convert, twins
-except ImportError:
-    torch = convert = twins = None
 
 NO_TORCH = "PyTorch is not installed: the jaxhw side alone (pip install torch to compare)"
 
 
 def load_torch():
-    """The torch module, or None when it is not installed."""
+    """The torch module, or None when it is not installed. Imported here, on the first comparison, so importing
+    this module (as jaxhw.homework does) does not load torch (seconds and some 200 MB)."""
+    try:
+        import torch
+    except ImportError:
+        return None
     return torch
 
 
@@ -135,10 +134,10 @@ def batchnorm_check(steps: int = 5, shape: tuple = (8, 6, 6, 3), seed: int = 0) 
         reference.weight.copy_(torch.tensor(scale))
         reference.bias.copy_(torch.tensor(bias))
     reference.train()
-    torch_train = [twins.images_from_torch(reference(twins.images_to_torch(x))) for x in batches]
+    torch_train = [sequential.images_from_torch(reference(sequential.images_to_torch(x))) for x in batches]
     reference.eval()
     with torch.no_grad():
-        torch_eval = twins.images_from_torch(reference(twins.images_to_torch(fresh)))
+        torch_eval = sequential.images_from_torch(reference(sequential.images_to_torch(fresh)))
     result.update(reference="torch", torch_running_mean=reference.running_mean.tolist(),
                   torch_running_var=reference.running_var.tolist(),
                   torch_difference={
@@ -231,11 +230,13 @@ def _homework_mlp_pair(tx: optax.GradientTransformation, sample: np.ndarray, see
     state = initial.replace(tx=tx, opt_state=tx.init(initial.params))
     if load_torch() is None:
         return model, state, None
-    return model, state, convert.load_into_torch(state.variables, twins.homework_mlp(), model, sample)
+    return model, state, convert.load_into_torch(state.variables, sequential.homework_mlp(), model, sample)
 
 
 def _torch_loss(net, batch: dict):
-    return torch.nn.functional.cross_entropy(net(twins.images_to_torch(batch["x"])), torch.tensor(batch["y"]).long())
+    torch = load_torch()
+    return torch.nn.functional.cross_entropy(net(sequential.images_to_torch(batch["x"])),
+                                             torch.tensor(batch["y"]).long())
 
 
 def _batches(data: ImageDataset, count: int, size: int = 32, seed: int = 0) -> list[dict]:
@@ -281,7 +282,7 @@ def zero_grad_check(data: ImageDataset, steps: int = 4, lr: float = 0.05, seed: 
     if net is None:
         result["note"] = NO_TORCH
         return result
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    optimizer = load_torch().optim.SGD(net.parameters(), lr=lr)
     for batch in batches:
         _torch_loss(net, batch).backward()  # no zero_grad: .grad keeps growing
         optimizer.step()
@@ -320,7 +321,7 @@ def step_without_backward_check(data: ImageDataset, warm_steps: int = 3, steps: 
         return result
     def warmed():
         twin = copy.deepcopy(net)
-        optimizer = torch.optim.Adam(twin.parameters(), lr=lr)
+        optimizer = load_torch().optim.Adam(twin.parameters(), lr=lr)
         for batch in warm:
             optimizer.zero_grad()
             _torch_loss(twin, batch).backward()
@@ -363,7 +364,8 @@ def forgotten_zero_grad_training(train: ImageDataset, test: ImageDataset, epochs
                                  optax.chain(forgotten_zero_grad(), optax.adam(lr)), train.images[:1], seeds)
     untrained = make_eval_fn(members=True)(states, to_device(test.arrays()))
     _, history = fit(states, train.arrays(), test.arrays(), epochs=epochs, batch_size=batch_size, progress=progress,
-                     members=len(seeds), member_names=[f"seed {seed}" for seed in seeds])
+                     members=len(seeds), member_names=[f"seed {seed}" for seed in seeds],
+                     description=program_name(f"mlp without zero_grad on {train.name}", len(seeds)))
     found = {"epochs": epochs, "lr": lr, "batch_size": batch_size, "seeds": list(seeds), "optimizer": "Adam",
              "untrained_test_accuracy": mean_interval(np.asarray(untrained["accuracy"]) / len(test),
                                                      bounds=ACCURACY_RANGE),

@@ -21,6 +21,7 @@ from jaxhw.data.images import ImageDataset, load_train_test
 from jaxhw.intervals import bounds_of, interval, summarize_members
 from jaxhw.training import Objective, TrainState, create_train_state, fit, parameter_count
 from jaxhw.training.checkpoint import open_checkpoints
+from jaxhw.training.fit import program_name
 from jaxhw.training.state import create_train_states, member
 
 
@@ -105,11 +106,12 @@ def first_member(state: TrainState, seeds: tuple[int, ...]) -> TrainState:
 
 
 def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[[ImageDataset], nn.Module],
-                     objective_for: Callable[[nn.Module], Objective], progress: bool | None = None) -> SupervisedRun:
+                     objective_for: Callable[[nn.Module], Objective], progress: bool | None = None,
+                     model_name: str = "model") -> SupervisedRun:
     """Train ``build_model(train split)`` on ``objective_for(model)`` with Adam, as ``config`` says.
 
     ``task`` names the command in the checkpoint's run description, so a checkpoint of one command is never
-    resumed by the other.
+    resumed by the other; ``model_name`` names the progress bar ("cnn on mnist x 5 seeds").
     """
     started = time.perf_counter()
     speaks = jax.process_index() == 0  # of several processes, only process 0 reports progress
@@ -135,7 +137,8 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
                              batch_size=config.batch_size, objective=objective, progress=progress if speaks else False,
                              devices=devices, checkpoints=checkpoints, resume=config.resume,
                              members=None if len(seeds) == 1 else len(seeds),
-                             member_names=[f"seed {seed}" for seed in seeds])
+                             member_names=[f"seed {seed}" for seed in seeds],
+                             description=program_name(f"{model_name} on {train.name}", len(seeds)))
     finally:
         if checkpoints is not None:
             checkpoints.close()

@@ -24,6 +24,7 @@ from jaxhw.data.sequences import DESCRIPTIONS, load_task
 from jaxhw.intervals import ACCURACY_RANGE, mean_interval, paired_difference, verdict
 from jaxhw.models.sequence import build_sequence_model
 from jaxhw.training import fit, parameter_count
+from jaxhw.training.fit import program_name
 from jaxhw.training.state import create_train_states, member
 
 SOLVED = 0.95  # "solves": the whole 95% interval of the mean test accuracy at or above this
@@ -55,7 +56,8 @@ def train_group(model_name: str, tasks: tuple[str, ...], config: TimeseriesConfi
     started = time.perf_counter()
     states, history = fit(states, train, test, epochs=config.epochs, batch_size=batch, progress=progress,
                           members=len(pairs), data_per_member=True,
-                          member_names=[f"{task} seed {seed}" for task, seed in pairs])
+                          member_names=[f"{task} seed {seed}" for task, seed in pairs],
+                          description=program_name(f"{model_name} on {', '.join(tasks)}", len(config.seed_list)))
     seconds = time.perf_counter() - started
     steady = [h["seconds"] for h in history[1:]] or [history[0]["seconds"]]
     parameters = parameter_count(member(states, 0).params)

@@ -4,12 +4,17 @@ from __future__ import annotations
 import io
 import pathlib
 
-import matplotlib
-
+from jaxhw.common import ModuleOnFirstUse
 from jaxhw.files import write_bytes
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+
+def _use_agg() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+
+plt = ModuleOnFirstUse("matplotlib.pyplot", prepare=_use_agg)  # 1 s to import: loaded when a figure is drawn
 
 
 def save(fig, path: pathlib.Path) -> pathlib.Path:

@@ -9,15 +9,19 @@ Layouts: Linear weights are transposed ((out, in) -> (in, out)); Conv kernels go
 OIW -> WIO for Conv1d); BatchNorm weight/bias/running_mean/running_var map to scale/bias/mean/var;
 LSTM/GRU weight_ih_l{k}[_reverse] and weight_hh_... are transposed into w_ih/w_hh of the matching
 jaxhw.models.recurrent cell, biases b_ih/b_hh kept (one Flax layer per layer and direction).
+torch is imported on the first conversion, so a module can import this one where torch may never be needed.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
 import numpy as np
-import torch
-from torch import nn as tnn
+
+from jaxhw.common import ModuleOnFirstUse
+
+torch = ModuleOnFirstUse("torch")
 
 Layer = tuple[dict, dict]  # (params of one Flax layer, its batch_stats or {})
 
@@ -25,9 +29,9 @@ Layer = tuple[dict, dict]  # (params of one Flax layer, its batch_stats or {})
 class Converter(NamedTuple):
     """How one torch layer type maps to one or more consecutive Flax layers."""
 
-    num_flax_layers: Callable[[tnn.Module], int]
-    to_flax: Callable[[tnn.Module], list[Layer]]
-    to_torch: Callable[[tnn.Module, list[Layer]], None]
+    num_flax_layers: Callable[[torch.nn.Module], int]
+    to_flax: Callable[[torch.nn.Module], list[Layer]]
+    to_torch: Callable[[torch.nn.Module, list[Layer]], None]
 
 
 def _numpy(tensor: torch.Tensor) -> np.ndarray:
@@ -85,13 +89,8 @@ def _batchnorm_to_torch(module, layers: list[Layer]) -> None:
 
 
 _one = lambda module: 1  # noqa: E731
-CONVERTERS: dict[type, Converter] = {
-    tnn.Linear: Converter(_one, _affine_to_flax, _affine_to_torch),
-    tnn.Conv1d: Converter(_one, _affine_to_flax, _affine_to_torch),
-    tnn.Conv2d: Converter(_one, _affine_to_flax, _affine_to_torch),
-    tnn.BatchNorm1d: Converter(_one, _batchnorm_to_flax, _batchnorm_to_torch),
-    tnn.BatchNorm2d: Converter(_one, _batchnorm_to_flax, _batchnorm_to_torch),
-}
+_affine = Converter(_one, _affine_to_flax, _affine_to_torch)
+_batchnorm = Converter(_one, _batchnorm_to_flax, _batchnorm_to_torch)
 
 
 def _recurrent_suffixes(module) -> list[str]:
@@ -127,20 +126,27 @@ def _recurrent_to_torch(module, layers: list[Layer]) -> None:
 
 # A torch LSTM/GRU with L layers and D directions is L*D Flax layers (jaxhw.models.recurrent cells).
 _recurrent = Converter(lambda module: len(_recurrent_suffixes(module)), _recurrent_to_flax, _recurrent_to_torch)
-CONVERTERS[tnn.LSTM] = _recurrent
-CONVERTERS[tnn.GRU] = _recurrent
+# Each torch.nn layer class by name, so that torch loads only when a conversion runs.
+_CONVERTER_OF_LAYER = {"Linear": _affine, "Conv1d": _affine, "Conv2d": _affine, "BatchNorm1d": _batchnorm,
+                       "BatchNorm2d": _batchnorm, "LSTM": _recurrent, "GRU": _recurrent}
 
 
-def torch_layers(module: tnn.Module) -> list[tuple[str, tnn.Module, Converter]]:
+@functools.cache
+def converters() -> dict[type, Converter]:
+    """{torch.nn layer class: its converter}."""
+    return {getattr(torch.nn, name): converter for name, converter in _CONVERTER_OF_LAYER.items()}
+
+
+def torch_layers(module: torch.nn.Module) -> list[tuple[str, torch.nn.Module, Converter]]:
     """The torch layers that hold state, in registration order, with their converters."""
     layers = []
     for name, sub in module.named_modules():
-        converter = CONVERTERS.get(type(sub))
+        converter = converters().get(type(sub))
         if converter is not None:
             layers.append((name or type(sub).__name__, sub, converter))
         elif not list(sub.children()) and (list(sub.parameters(recurse=False)) or list(sub.buffers(recurse=False))):
             raise TypeError(f"torch layer {name!r} of type {type(sub).__name__} has no converter; "
-                            f"known: {', '.join(t.__name__ for t in CONVERTERS)}")
+                            f"known: {', '.join(_CONVERTER_OF_LAYER)}")
     return layers
 
 
@@ -189,7 +195,7 @@ def _set(tree: dict, path: tuple[str, ...], value: dict) -> None:
     tree[path[-1]] = value
 
 
-def _pair_layers(module: tnn.Module, flax_paths: list[tuple[str, ...]]):
+def _pair_layers(module: torch.nn.Module, flax_paths: list[tuple[str, ...]]):
     """Yield (torch name, torch module, converter, flax paths) pairs, checking the counts match."""
     torch_side = torch_layers(module)
     needed = sum(c.num_flax_layers(m) for _, m, c in torch_side)
@@ -204,7 +210,7 @@ def _pair_layers(module: tnn.Module, flax_paths: list[tuple[str, ...]]):
         position += count
 
 
-def variables_from_torch(module: tnn.Module, model: Any, sample_input) -> dict:
+def variables_from_torch(module: torch.nn.Module, model: Any, sample_input) -> dict:
     """The Flax variables (params, and batch_stats if any) of ``model`` holding the torch module's state.
 
     ``sample_input`` is one input batch for ``model`` (only its shape and dtype are used); every shape is
@@ -240,7 +246,7 @@ def _check_shapes(name: str, path, ours: dict, expected: dict) -> None:
                              f"but the Flax model expects {np.shape(expected[key])}")
 
 
-def load_into_torch(variables: dict, module: tnn.Module, model: Any, sample_input) -> tnn.Module:
+def load_into_torch(variables: dict, module: torch.nn.Module, model: Any, sample_input) -> torch.nn.Module:
     """Copy the Flax variables of ``model`` into the matching torch module in place (and return it)."""
     paths, _ = flax_layers(model, sample_input)
     host = jax.tree_util.tree_map(np.asarray, dict(variables))

@@ -2,26 +2,16 @@
 
 Each twin has the layers of its jaxhw model in the same order, so ``jaxhw.torch_bridge.convert`` maps one to the
 other. The parity tests, problem 3's concept checks and the benchmarks all use these; this module imports
-torch and numpy only (never jax), so a PyTorch benchmark process stays free of JAX.
+torch and numpy only (never jax), so a PyTorch benchmark process stays free of JAX. The twins that are one
+nn.Sequential (``homework_mlp``, ``cnn``) and the image layout conversion live in
+``jaxhw.torch_bridge.sequential``, which loads torch on first use, and are offered here too.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
-
-def homework_mlp(hidden: int = 64, num_classes: int = 10) -> nn.Module:
-    """Homework problem 1's model, verbatim: the twin of ``jaxhw.models.mlp.MLP((hidden,))``."""
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
-
-
-def cnn(dropout: float = 0.25, num_classes: int = 10) -> nn.Module:
-    """The twin of ``jaxhw.models.cnn.CNN``: two Conv-BatchNorm-ReLU-MaxPool blocks, Dropout, a dense head."""
-    return nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Flatten(), nn.Dropout(dropout), nn.Linear(32 * 7 * 7, 128), nn.ReLU(), nn.Dropout(dropout),
-                         nn.Linear(128, num_classes))
+from jaxhw.torch_bridge.sequential import cnn, homework_mlp, images_from_torch, images_to_torch  # noqa: F401
 
 
 class DenseAutoencoder(nn.Module):
@@ -70,20 +60,3 @@ class LSTMClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _, (h_n, _) = self.lstm(x)
         return self.head(self.dropout(h_n[-1]))
-
-
-def images_to_torch(images) -> torch.Tensor:
-    """NHWC images (numpy or torch) -> float32 NCHW, uint8 pixels scaled to [0, 1] as ToTensor does; arrays of
-    other ranks (flat images, sequences, vectors) keep their layout."""
-    x = torch.as_tensor(np.asarray(images) if not isinstance(images, torch.Tensor) else images)
-    scale = x.dtype == torch.uint8
-    x = x.float()
-    if x.ndim == 4:
-        x = x.permute(0, 3, 1, 2)
-    return x / 255.0 if scale else x
-
-
-def images_from_torch(x: torch.Tensor) -> np.ndarray:
-    """A torch tensor as numpy in jaxhw's layout: NCHW -> NHWC; other ranks unchanged."""
-    y = x.detach().cpu().numpy()
-    return y.transpose(0, 2, 3, 1) if y.ndim == 4 else y

@@ -26,14 +26,16 @@ from typing import Any, Callable
 
 import jax
 import numpy as np
-import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from jaxhw.common import ModuleOnFirstUse
 from jaxhw.errors import InputError, ResourceError
 from jaxhw.files import RESOURCE_ERRORS, FolderLock, resource_error, signals_deferred
 from jaxhw.training.distributed import share
 from jaxhw.training.parallel import process_local
 from jaxhw.training.state import TrainState
+
+ocp = ModuleOnFirstUse("orbax.checkpoint")  # 0.5 s to import: only a run with a checkpoint directory loads it
 
 UNUSABLE = "unusable"
 CHECKPOINT_MARGIN = 256 * 1024  # bytes of metadata and file-system overhead beside a checkpoint's arrays

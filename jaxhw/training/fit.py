@@ -63,16 +63,23 @@ def _check_members(state: TrainState, data: Mapping[str, np.ndarray], members: i
                          f"got {({name: np.shape(values) for name, values in data.items()})}")
 
 
+def program_name(what: str, seeds: int = 1) -> str:
+    """How a progress bar names a training program: "cnn on mnist", "lstm on order, motif x 5 seeds"."""
+    return what + (f" x {seeds} seeds" if seeds > 1 else "")
+
+
 def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapping[str, np.ndarray] | None = None,
         *, epochs: int, batch_size: int, objective: Objective = classification, drop_last: bool = False,
         progress: bool | None = None, devices: int | None = 1, checkpoints=None, resume: bool = False,
         members: int | None = None, data_per_member: bool = False, members_at_once: int | None = None,
-        member_names: Sequence[str] | None = None) -> tuple[TrainState, list[dict]]:
+        member_names: Sequence[str] | None = None, description: str = "epochs") -> tuple[TrainState, list[dict]]:
     """Train for ``epochs`` epochs and return the final state and one metrics dict per epoch.
 
     Each dict holds ``epoch``, ``train_<metric>`` (averaged over the epoch's examples, measured during
     training as PyTorch loops usually report), ``test_<metric>`` in eval mode, and ``seconds`` (training time
-    of the epoch, compilation included for the first). ``progress=None`` shows a bar only on a terminal.
+    of the epoch, compilation included for the first). ``progress=None`` shows a bar only on a terminal, named by
+    ``description`` (what trains: ``program_name``); under another bar (the main job's stages) it is removed
+    when done.
     ``devices``: how many devices share the work (None: all). ``checkpoints``: a CheckpointStore saved at
     every epoch end; with ``resume`` training continues from its newest checkpoint (history included).
 
@@ -144,8 +151,8 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
     evaluate = make_eval_fn(objective, mesh=step_mesh, members=stacked, data_per_member=data_per_member, fed=fed,
                             at_once=at_once)
     seen = num_train if not drop_last else (num_train // batch_size) * batch_size
-    bar = tqdm(range(start_epoch, epochs), desc="epochs", unit="epoch", initial=start_epoch, total=epochs,
-               disable=None if progress is None else not progress)
+    bar = tqdm(range(start_epoch, epochs), desc=description, unit="epoch", initial=start_epoch, total=epochs,
+               leave=None, disable=None if progress is None else not progress)
     for epoch in bar:
         start = time.perf_counter()
         state, totals, per_batch = epoch_fn(state, train_device if feed is None else feed.epoch(epoch), epoch)
