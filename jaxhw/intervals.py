@@ -33,8 +33,8 @@ import numpy as np
 CONFIDENCE = 0.95
 VERDICTS = ("supported", "refuted", "not shown")
 ACCURACY_RANGE = (0.0, 1.0)
-COVERS = ("95% intervals over training seeds, evaluated on one fixed test set; they leave out that test set's own "
-          "sampling error")
+COVERS = ("95% intervals over training seeds on one fixed test set; they leave out that test set's own sampling "
+          "error")
 
 
 def sampling_error(accuracy: float, examples: int, confidence: float = CONFIDENCE) -> float:

@@ -27,6 +27,7 @@ from jaxhw.data.transforms import scale_images
 from jaxhw.errors import InputError
 from jaxhw.experiments.classification import predict_probabilities
 from jaxhw.experiments.supervised import TrainedModel, train_supervised
+from jaxhw.intervals import ACCURACY_RANGE, interval
 from jaxhw.losses import mse
 from jaxhw.models.autoencoder import build_autoencoder
 from jaxhw.training import Objective, TrainState
@@ -256,4 +257,6 @@ def recognised_by_classifier(run: AutoencoderRun, classifier: TrainState, classi
     return {"reconstructions_per_seed": rebuilt.mean(axis=1).tolist(),
             "originals_per_seed": original.mean(axis=1).tolist(),
             "reconstructions_per_class": [float(rebuilt[:, test.labels == c].mean()) for c in classes],
+            "reconstructions_per_class_ci95": [interval(rebuilt[:, test.labels == c].mean(axis=1), ACCURACY_RANGE)
+                                               for c in classes],
             "originals_per_class": [float(original[:, test.labels == c].mean()) for c in classes]}

@@ -42,9 +42,9 @@ def glance(results: dict) -> Section:
     return Section("grades", "Grades at a glance", "", [
         Table(["question", "grade", "points", "why"], rows),
         Paragraph("Points: the homework gives each problem's total only, so each total is split evenly among the "
-                  "problem's questions; correct earns a question's points, partly correct half (2A: five of its six "
-                  f"blanks), the rest none. Every interval below is one of the {COVERS} (about ±{error:.3f} at "
-                  f"accuracy {accuracy:.2f} on {examples:,} test images)."),
+                  "problem's questions; correct earns a question's points, partly correct the share of its parts it "
+                  "gets right (half where they cannot be counted), the rest none. Intervals below are "
+                  f"{COVERS} (about ±{error:.3f} at accuracy {accuracy:.2f} on {examples:,} test images)."),
     ], 2)
 
 
@@ -63,9 +63,9 @@ def _compared_with_torch(results: dict) -> str:
 def about(results: dict) -> Section:
     """What the key's numbers are, once."""
     return Section("about", "About these numbers", "", [
-        Paragraph(f"Every number above was computed by one run ({results['budget']} budget): the models trained with "
-                  f"Adam on {results['data']['train_examples']:,} training and {results['data']['test_examples']:,} "
-                  f"test images, {results['config']['seeds']} seeds each, counted from {results['seed']}. "
+        Paragraph(f"Every number above was computed for this key ({results['budget']} budget): the image models on "
+                  f"{results['data']['train_examples']:,} training and {results['data']['test_examples']:,} test "
+                  f"images, the sequence models on problem 5's tasks, {results['config']['seeds']} seeds each. "
                   f"{_compared_with_torch(results)} Derivatives are checked against `jax.grad` and finite "
                   "differences. Tables, figures and methods: [the evidence](#evidence)."),
     ], 2)

@@ -59,15 +59,16 @@ def key(results: dict) -> list[Section]:
         "Cross-entropy is the negative log-likelihood of the softmax model, so minimising it fits the class "
         "probabilities by maximum likelihood, and −ln p grows without bound as the true class's p falls to 0; MSE "
         f"treats the outputs as independent regression targets. At ŷ_{k} = {p:g} cross-entropy gives the larger "
-        f"gradient: ∂CE/∂ŷ_{k} = −1/{p:g} = {minus(ce_p)} against ∂MSE/∂ŷ_{k} = 2(ŷ_{k} − 1) = {minus(mse_p)} "
-        f"({minus(ce_z)} against {minus(mse_z)} on the logits, {ce_z / mse_z:.0f}x). That is good because CE's logit "
+        f"gradient: ∂CE/∂ŷ_{k} = −1/{p:g} = {minus(ce_p)} against ∂MSE/∂ŷ_{k} = 2(ŷ_{k} − 1) = {minus(mse_p)} for "
+        f"the summed MSE ({minus(_grad(lab, 'probabilities', 'mse_mean'))} as `nn.MSELoss` averages over the 10; "
+        f"{minus(ce_z)} against {minus(mse_z)} on the logits, {ce_z / mse_z:.0f}x). That is good because CE's logit "
         "gradient is ŷ − y, the remaining error itself: even when confident it keeps pushing toward the right class, "
         "and where the network is confidently wrong MSE's gradient shrinks toward 0 while CE's stays near 1"
         + (f" ({minus(sweep['dL_dz_true']['cross_entropy'][wrong])} against "
            f"{minus(sweep['dL_dz_true']['mse_sum'][wrong])} at ŷ_true = 0.01)." if wrong is not None else "."),
-        f"∂/∂ŷ_{other} (any other class): CE {minus(_grad(lab, 'probabilities', 'cross_entropy', other))}, summed "
-        f"MSE {minus(_grad(lab, 'probabilities', 'mse_sum', other), 4)} (`nn.MSELoss`'s mean divides each by 10)",
-        "e-q1b")
+        f"with the other nine classes sharing the remaining {1 - p:g} evenly, ∂/∂ŷ_{other} is "
+        f"{minus(_grad(lab, 'probabilities', 'cross_entropy', other))} for CE and "
+        f"{minus(_grad(lab, 'probabilities', 'mse_sum', other), 4)} for summed MSE", "e-q1b")
     low, high = c["double_softmax"]["bounds_formula"]
     gap, training = c["training"]["accuracy_gap"], c["training"]
     q1c = key_question(
@@ -80,7 +81,7 @@ def key(results: dict) -> list[Section]:
         "up to 1 are one call away whenever they are needed, `probs = torch.softmax(model(x), dim=1)`, and the "
         "predicted class, `model(x).argmax(1)`, is the same either way.",
         f"after {epochs_text(training['epochs'])}, {seeds_text(training['seeds'])}, the plain loss is ahead by "
-        f"{interval_text(gap)} test accuracy, paired over the seeds"
+        f"{interval_text(gap)} test accuracy, paired over the seeds on the same test images"
         + verdict_words(gap["verdict"], "the extra softmax learns more slowly in this short budget"), "e-q1c",
         jax="`optax.softmax_cross_entropy_with_integer_labels(logits, y)` also takes logits; "
             "`jax.nn.softmax(logits)` gives the probabilities.")
@@ -138,8 +139,8 @@ def _e1b(lab: dict) -> Section:
                   "the Hessian in z is 0 for CE at every margin tried (to rounding, "
                   f"{scientific(min(row['cross_entropy'] for row in convex))}: adding a constant to every logit "
                   f"changes nothing) and {worst['mse_sum']:.3f} for summed MSE at margin {worst['margin']:g}."),
-        Figure("problem1/gradients.png", "|∂L/∂ŷ_true| and |∂L/∂z_true| against ŷ_true for CE and summed MSE "
-                                         f"(log scale); the dotted line marks ŷ_true = {p:g}."),
+        Figure("problem1/gradients.png", "|∂L/∂ŷ_true| and |∂L/∂z_true| against ŷ_true for CE and MSE (summed and "
+                                         f"mean; log scale); the dotted line marks ŷ_true = {p:g}."),
     ])
 
 

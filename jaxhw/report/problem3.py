@@ -10,6 +10,7 @@ from jaxhw.report.wording import (
     key_question,
     number,
     over_seeds,
+    percent,
     scientific,
     seeds_text,
     unchanged,
@@ -36,17 +37,17 @@ def _batch_effect(fe: dict) -> str:
     if effect["verdict"] == "not shown":
         return (f"; the seeds do not separate the batch sizes (train-mode accuracy at {effect['larger']} minus at "
                 f"{effect['smaller']}: {with_interval(effect)})")
-    better = effect["larger"] if effect["verdict"] == "supported" else effect["smaller"]
-    return (f"; train mode scores higher at batch {better} (accuracy at {effect['larger']} minus at "
-            f"{effect['smaller']}: {with_interval(effect)})")
+    better, worse = ((effect["larger"], effect["smaller"]) if effect["verdict"] == "supported"
+                     else (effect["smaller"], effect["larger"]))
+    return (f"; in train mode it scores higher at test batch {better} than at {worse} ({with_interval(effect)})")
 
 
 def key(results: dict) -> list[Section]:
     """Problem 3's questions as the key answers them: the PyTorch a student writes, then its JAX counterpart."""
     c3 = results["problem3"]
     loader, swb = c3["loader"], c3["step_without_backward"]
-    zg, forgotten, bn, dropout, fe = (c3["zero_grad"], c3["forgotten_zero_grad_training"], c3["batchnorm"],
-                                      c3["dropout"], c3["forgotten_eval"])
+    zg, forgotten, dropout, fe = (c3["zero_grad"], c3["forgotten_zero_grad_training"], c3["dropout"],
+                                  c3["forgotten_eval"])
     a = key_question("q3a", "3A. Where MNIST lives", "3A",
                      "`from torchvision import datasets`, then `datasets.MNIST('data', train=True, download=True, "
                      "transform=transforms.ToTensor())`; torchvision is a package of its own beside torch.", "",
@@ -76,7 +77,7 @@ def key(results: dict) -> list[Section]:
                          "so there is no call to forget.")
     norms = zg["applied_gradient_norm"]["forgotten"]
     cost = forgotten.get("cost")
-    e = key_question("q3e", "3E. optimizer.zero_grad()", "3E",
+    e = key_question("q3e", "3E. optimizer.zero_grad() (no question is printed for E)", "3E",
                      "`optimizer.zero_grad()` resets every parameter's `.grad`. `backward()` adds into `.grad`, so "
                      "without it each step applies the sum of all gradients so far instead of the fresh one.",
                      f"with `zero_grad()` forgotten the applied gradient's norm grows from {norms[0]:.3f} to "
@@ -90,16 +91,15 @@ def key(results: dict) -> list[Section]:
                      "1/(1−p); BatchNorm normalises with the batch's own mean and variance and updates its running "
                      "averages (r ← 0.9 r + 0.1 · batch). `model.eval()`: Dropout is the identity, and BatchNorm "
                      "normalises with the running averages and leaves them unchanged.",
-                     f"Dropout(p = {dropout['p']:g}) kept {dropout['train']['kept_fraction']:.4f} of {dropout['n']:,} "
-                     f"values, each scaled by {dropout['train']['scale_min']:.4f}; on a new batch BatchNorm's train- "
-                     f"and eval-mode outputs differ by up to {bn['train_minus_eval_output_on_a_new_batch']:.3f}",
+                     f"Dropout(p = {dropout['p']:g}) kept {percent(dropout['train']['kept_fraction'])} of "
+                     f"{dropout['n']:,} values, each scaled by {dropout['train']['scale_min']:.4f} = 1/(1 − p)",
                      "e-q3f", jax="the mode is an argument, `model.apply(variables, x, train=False)`, which sets "
                                   "Flax's `nn.Dropout(deterministic=True)` and "
                                   "`nn.BatchNorm(use_running_average=True)`.")
     g = key_question("q3g", "3G. The line before inference", "3G",
                      "`model.eval()`, usually with inference inside `with torch.no_grad():` (which saves memory and "
                      "time and changes no prediction).",
-                     f"forgetting it cost the CNN trained for problem 4 {_costs(fe)} in test accuracy (paired over "
+                     f"forgetting it, the CNN trained for problem 4 lost {_costs(fe)} of test accuracy (paired over "
                      "the seeds)"
                      + _batch_effect(fe), "e-q3g", jax="`model.apply(variables, x, train=False)`.")
     intro = Section("problem-3", "Problem 3: PyTorch's training-loop concepts", "", [], 2)

@@ -50,7 +50,7 @@ def key(results: dict) -> list[Section]:
     verdict = {"supported": "the CNN is the more accurate", "refuted": "the MLP is the more accurate",
                "not shown": "the seeds do not separate them"}[gap["verdict"]]
     error = sampling_error(mlp["test_accuracy"], mlp["test_examples"])
-    subset = ("a subset of MNIST shipped with this code" if mlp["data_source"].startswith("embedded")
+    subset = ("a subset of MNIST" if mlp["data_source"].startswith("embedded")
               else f"{mlp['dataset']} from `{mlp['data_source']}`")
     numbers = (f"{mlp['train_examples']:,} training and {mlp['test_examples']:,} test images ({subset}), so about "
                f"±{error:.3f} of test-set sampling error")
@@ -78,8 +78,9 @@ def evidence(results: dict) -> list[Section]:
         Table(["model", "parameters", "test accuracy", "test loss", "first epoch s (compiling)", "s per later epoch"],
               rows, over_seeds(f"Both models trained as one program of {len(mlp['seeds'])} members each (one per "
                                "seed)")),
-        Paragraph(f"If `model.eval()` is forgotten the CNN scores {ci_field(cnn, 'test_accuracy_train_mode')} (dropout "
-                  "on, BatchNorm with each test batch's statistics; 3G pairs the two). The MLP has neither dropout "
+        Paragraph(f"If `model.eval()` is forgotten the CNN scores {ci_field(cnn, 'test_accuracy_train_mode')} at test "
+                  f"batch {cnn['eval_batch_size']} (dropout on, BatchNorm with each test batch's statistics; 3G pairs "
+                  "the two at several batch sizes). The MLP has neither dropout "
                   "nor BatchNorm, so train and eval mode give it the same predictions."),
     ]
     size = results.get("problem4_training_size")

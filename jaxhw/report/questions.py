@@ -84,7 +84,8 @@ STUDENT = {
 GRADE_NAMES = ("correct", "partly correct", "wrong", "not answered", "not graded")
 # The homework gives each problem's points only ("Problem 1 (30 pts)", ..., "HW 3 (Total 200 points)"); the key
 # splits them evenly among the problem's questions and credits a grade with this share of a question's points,
-# or, where the question's parts can be counted (2A's six blanks), with the share of the parts that are right.
+# or, where the question's parts can be counted (1B's five, 2A's six blanks, 5B's two halves), with the share of
+# the parts the answer gets right (``Grade.credit``).
 PROBLEM_POINTS = {"1": 30, "2": 20, "3": 35, "4": 85, "5": 30}
 CREDIT = {"correct": 1.0, "partly correct": 0.5, "wrong": 0.0, "not answered": 0.0}
 
@@ -116,11 +117,15 @@ class Grade:
 
 GRADES = {
     "1A": Grade("not answered", "The homework shows no answer to 1A.", misses=("the loss, −ln 0.4 = 0.916 nats",)),
-    "1B": Grade("partly correct", "Right loss and intuition; no gradients, no likelihood reason, nothing on MSE.",
-                covers=("cross-entropy gives the larger signal", "it punishes confident mistakes more"),
-                misses=("why cross-entropy (maximum likelihood)", "why MSE is poor", "the gradients (−1.111 vs −0.2)",
-                        "why a larger signal helps")),
-    "1C": Grade("partly correct", "Answers why no softmax layer; not whether outputs should sum to 1.",
+    "1B": Grade("partly correct", "Right loss and intuition (two of five parts); no gradients, no likelihood "
+                "reason.",
+                covers=("cross-entropy gives the larger signal", "cross-entropy punishes confident mistakes more (a "
+                        "reason, in part, why it beats MSE)"),
+                misses=("why cross-entropy: maximum likelihood", "the gradients (−1.111 against −0.2 summed, −0.02 "
+                        "as nn.MSELoss averages)", "why a larger signal helps, beyond 'better learning'"),
+                credit=2 / 5),
+    "1C": Grade("partly correct", "Answers why no softmax layer (one of two questions); not whether outputs "
+                "should sum to 1.",
                 covers=("CrossEntropyLoss applies (log-)softmax itself",),
                 misses=("the second question: probabilities are softmax(logits), computed when needed",)),
     "2A": Grade("partly correct", "Five of six blanks right; (c) is empty, so `x` is undefined.",
@@ -142,16 +147,18 @@ GRADES = {
     "3G": Grade("correct", "model.eval(); 'mode.eval()' is a spelling slip, as in 3A.",
                 covers=("model.eval() before inference",)),
     "4": Grade("not graded", "The notebook is not in the homework's text."),
-    "5A": Grade("partly correct", "The paragraph after problem 5: position matters (right, measured); about "
-                "images; size argument fails at 50 x 8.",
+    "5A": Grade("partly correct", "The paragraph after problem 5: right that position matters (measured), but "
+                "argued for images; the size argument is minor at 50 x 8.",
                 covers=("a pattern at a new position is learned anew", "parameters grow with the input"),
-                misses=("that the positions are time steps", "that 400 inputs are few: the cost is no weight sharing "
-                        "over time, not size")),
-    "5B": Grade("partly correct", "Right about local patterns; about images; a steady rise is one a CNN caught here.",
+                misses=("that the positions are time steps", "that at 400 inputs the parameter count is a minor "
+                        "cost; the main one is no weight sharing over time")),
+    "5B": Grade("partly correct", "Right about local patterns and long range, but about images; its example, a "
+                "steady rise, is one a CNN caught here.",
                 covers=("local patterns wherever they occur", "long-range dependencies are hard"),
                 misses=("a 1-D CNN slides over time with the 8 features as channels",
-                        "the receptive field, not convolution, limits the range")),
-    "5C": Grade("partly correct", "LSTM and GRU are one family; the GRU is not shown weaker.",
+                        "the receptive field, not convolution, limits the range"), credit=3 / 4),
+    "5C": Grade("partly correct", "LSTM and GRU, each with a reason, are one family (gated recurrent networks); "
+                "the GRU is not shown weaker.",
                 covers=("LSTM", "GRU", "recurrent networks suffer less from vanishing gradients"),
                 misses=("a second family, such as attention-based Transformers", "gating mitigates vanishing "
                         "gradients, it does not remove them")),
