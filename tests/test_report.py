@@ -80,10 +80,11 @@ def test_the_key_opens_with_grades_at_a_glance_linking_every_question(report):
         row = next(line for line in table.splitlines() if line.startswith(f"| [{key}](#{anchor}) |"))
         assert row.startswith(f"| [{key}](#{anchor}) | **{GRADES[key].grade}** | "), key
         assert row.endswith(f" | {GRADES[key].reason} |"), key
-    # Each problem's points split evenly among its questions, full for correct, half for partly correct, 2A five
-    # sixths (five of its six blanks): 1: 0 + 5 + 5 of 30; 2: 8.33 + 10 of 20; 3: 7 x 5 of 35; 5: 3 x 5 of 30;
-    # problem 4 (85) not graded: 78.3 of 115.
-    assert "| total |  | 78.3 / 115 |" in table
+    # Each problem's points split evenly among its questions, full for correct, half for partly correct, and the
+    # share of parts answered where they can be counted (1B two of five, 2A five of six blanks, 5B three of four):
+    # 1: 0 + 4 + 5 of 30; 2: 8.33 + 10 of 20; 3: 7 x 5 of 35; 5: 5 + 7.5 + 5 of 30; problem 4 (85) not graded:
+    # 79.8 of 115.
+    assert "| total |  | 79.8 / 115 |" in table
 
 
 def test_every_question_gives_the_answer_then_numbers_then_the_student_and_the_grade(report):
@@ -127,7 +128,7 @@ def test_report_json_carries_each_grade_with_what_it_covers_and_misses(report):
         assert {name: entry[name] for name in GRADES[key].record()} == GRADES[key].record(), key
         assert entry["grade"] != "correct" or entry["missing"] == []
     assert (grades["3A"]["points"], grades["3A"]["points_possible"]) == (5, 5)
-    assert (grades["1B"]["points"], grades["1B"]["points_possible"]) == (5, 10)
+    assert (grades["1B"]["points"], grades["1B"]["points_possible"]) == (4, 10)
     assert grades["2A"]["points"] == pytest.approx(50 / 6)
     assert grades["4"]["points"] is None
 
