@@ -147,7 +147,9 @@ def enable_compilation_cache(path: pathlib.Path | None) -> None:
     """Turn on JAX's persistent compilation cache, so a second run of a command does not compile again; None
     turns it off (also for a process that had turned it on, as a test session calling several commands does)."""
     import jax
+    from jax.experimental.compilation_cache import compilation_cache
 
+    compilation_cache.reset_cache()  # JAX decides whether to use a cache once, at the first compilation
     jax.config.update("jax_enable_compilation_cache", path is not None)
     if path is None:
         return
