@@ -125,7 +125,6 @@ CORRUPTIONS = {
         os.urandom(_largest_array_file(step).stat().st_size)),
     "two flipped bytes": lambda step: _flip(_largest_array_file(step)),
     "deleted metadata": lambda step: (step / "meta" / "metadata").unlink(),
-    "empty newer step folder": lambda step: (step.parent / "7").mkdir(),
     "renamed step folder": lambda step: step.rename(step.parent / "9"),
 }
 
@@ -150,6 +149,18 @@ def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninter
     assert metrics(tmp_path / "out") == uninterrupted
     assert any((ck / "unusable").iterdir())  # set aside, not deleted
     assert sorted(p.name for p in ck.iterdir() if p.name.isdigit()) == ["1", "2", "3"]
+
+
+def test_a_newer_folder_jaxhw_did_not_write_is_left_alone_by_resume(tmp_path, cache, uninterrupted, capsys):
+    """An empty folder named by an epoch is no checkpoint: neither resumed from nor set aside nor deleted."""
+    ck = tmp_path / "ck"
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
+    (ck / "7").mkdir()
+    capsys.readouterr()
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
+    assert "skipped" not in capsys.readouterr().err
+    assert metrics(tmp_path / "out") == uninterrupted
+    assert sorted(p.name for p in ck.iterdir()) == ["1", "2", "3", "7"] and not any((ck / "7").iterdir())
 
 
 def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_each_field(tmp_path, cache, capsys):

@@ -6,7 +6,7 @@ epoch is drawn from that key and the epoch number, so the epoch number is the da
 the history so far, the run's description and a BLAKE2b checksum of every saved array.
 
 ``--resume`` takes the newest checkpoint that restores, carries its own epoch and matches its checksum; newer
-ones that do not (truncated or garbled files, missing metadata, an empty or renamed step folder, flipped
+ones that do not (truncated or garbled files, missing metadata, a renamed step folder, flipped
 bits) are moved into ``unusable/`` inside the directory, never deleted, and named in one line. A checkpoint
 of a different run (its description differs) is refused with the fields that differ. A fresh run into a
 directory that already holds checkpoints is refused unless it resumes or overwrites them; overwritten ones are
