@@ -525,7 +525,11 @@ def test_overwrite_deletes_nothing_before_the_input_is_checked_and_only_checkpoi
 def test_a_symlink_meets_the_lock_of_the_folder_it_leads_to(tmp_path, capsys):
     for option, what in (("--checkpoint-dir", "checkpoint dir"), ("--out", "output directory")):
         real, link = tmp_path / f"real{option}", tmp_path / f"link{option}"
-        fake_checkpoint(real, 1)
+        if option == "--checkpoint-dir":
+            fake_checkpoint(real, 1)
+        else:
+            real.mkdir()
+            (real / files.OUTPUT_MARKER).write_text("")
         link.symlink_to(real)
         before = snapshot(real)
         overwrite = ["--overwrite"] if option == "--checkpoint-dir" else []
@@ -585,9 +589,9 @@ def test_an_output_that_holds_checkpoints_or_is_write_protected_is_not_replaced(
 
 def test_a_full_disk_at_the_lock_is_one_line(tmp_path, mount, capsys):
     disk = mount(tmp_path / "disk", "size=64k")
-    with open(disk / "filler", "wb") as filler:
-        with contextlib.suppress(OSError):
-            filler.write(b"\0" * 128 * 1024)
+    with contextlib.suppress(OSError), open(disk / "filler", "wb", buffering=0) as filler:
+        while filler.write(b"\0" * 4096):  # until the disk is full
+            pass
     line = refused(capsys, 2, mlp(None, disk / "out", "--epochs", "1"))
     assert f"cannot write its lock {disk / '.out.lock'}: no space left on the device" in line
 
