@@ -387,13 +387,13 @@ class StagedFolder:
         if os.path.ismount(self.target):
             raise InputError(f"output directory {self.target} is a mount point, which jaxhw cannot swap a new "
                              f"output in for: use a folder inside it, such as {self.target / 'run'}")
-        blocked = _removable(self.target)
-        if blocked:
-            raise InputError(f"output directory {self.target} cannot be replaced: {blocked}; make it writable or "
-                             "choose another --out")
         if any(self.target.iterdir()) and not (self.target / OUTPUT_MARKER).exists():
             raise InputError(f"output directory {self.target} holds files jaxhw did not write; jaxhw replaces its "
                              "output folder whole, so choose a new or empty folder")
+        blocked = _removable(self.target)  # walked last: only a folder jaxhw built, not a mistyped home folder
+        if blocked:
+            raise InputError(f"output directory {self.target} cannot be replaced whole: {blocked}; make it "
+                             "writable, or choose another --out")
 
     def __enter__(self) -> pathlib.Path:
         self.recover()
