@@ -11,6 +11,7 @@ import pathlib
 import signal
 import sys
 import threading
+import time
 from typing import Any, Callable
 
 from jaxhw.common import (
@@ -22,7 +23,7 @@ from jaxhw.common import (
 from jaxhw.configs import ProcessGroup
 from jaxhw.data.images import DATASETS, SOURCES
 from jaxhw.errors import InputError, ResourceError
-from jaxhw.files import FolderLock, StagedFolder, check_writable, real_folder, saved_epochs
+from jaxhw.files import COMMIT_RECORD, FolderLock, StagedFolder, check_writable, real_folder, saved_epochs
 
 # An empty JAXHW_CACHE_DIR counts as unset (not as the current folder); ``start`` says so in one line.
 DEFAULT_COMPILE_CACHE = pathlib.Path(os.environ.get("JAXHW_CACHE_DIR") or pathlib.Path.home() / ".cache" / "jaxhw")
@@ -197,9 +198,21 @@ def kept_line() -> str:
         kept.append(f"{out} is as it was before this run")
     if checkpoints is not None:
         epochs = saved_epochs(checkpoints)
-        kept.append(f"checkpoints up to epoch {epochs[-1]} are in {checkpoints}: run the same command with --resume "
-                    "to continue" if epochs else f"no epoch had finished, so {checkpoints} holds no checkpoint yet")
+        if epochs and _RUN.get("overwrite") and not _saved_by_this_run(checkpoints, epochs[-1]):
+            kept.append(f"the earlier run's checkpoints in {checkpoints} are as they were (--overwrite replaces them "
+                        "only when this run saves its first)")
+        else:
+            kept.append(f"checkpoints up to epoch {epochs[-1]} are in {checkpoints}: run the same command with "
+                        "--resume to continue" if epochs
+                        else f"no epoch had finished, so {checkpoints} holds no checkpoint yet")
     return "; ".join(kept)
+
+
+def _saved_by_this_run(directory: pathlib.Path, epoch: int) -> bool:
+    try:
+        return (pathlib.Path(directory) / str(epoch) / COMMIT_RECORD).stat().st_mtime >= _RUN["started"]
+    except (OSError, KeyError):
+        return False
 
 
 def interrupted_line(signal_name: str) -> str:
@@ -305,7 +318,8 @@ def start(args: argparse.Namespace) -> pathlib.Path | None:
                              "whole: keep checkpoints beside the output, not in it")
     lock = FolderLock(out, "output directory").acquire()
     _RUN["stack"].callback(lock.release)
-    _RUN.update(out=out, checkpoint_dir=checkpoint_dir)
+    _RUN.update(out=out, checkpoint_dir=checkpoint_dir, overwrite=getattr(args, "overwrite", False),
+                started=time.time())
     note(lock.note)
     staged = StagedFolder(out)
     note(staged.recover())

@@ -149,6 +149,7 @@ def write_json(path: pathlib.Path, data: Any) -> pathlib.Path:
 # ------------------------------------------------------------------------------------------------ paths
 
 CHECKPOINT_META_ITEM = "meta"  # the orbax item of a checkpoint that holds jaxhw's metadata (its run description)
+COMMIT_RECORD = "_CHECKPOINT_METADATA"  # what orbax writes in a checkpoint folder as it commits it
 STEP_NAME = re.compile(r"0|[1-9][0-9]*")  # orbax's step folder names
 NAME_MAX = 255  # bytes in one file name on most file systems, where os.pathconf cannot say
 
@@ -204,7 +205,7 @@ def is_checkpoint(folder: pathlib.Path) -> bool:
     of the commit. No other folder, whatever its name, is counted, rotated or deleted as a checkpoint."""
     folder = pathlib.Path(folder)
     return (STEP_NAME.fullmatch(folder.name) is not None and (folder / CHECKPOINT_META_ITEM).is_dir()
-            and (folder / "_CHECKPOINT_METADATA").is_file())
+            and (folder / COMMIT_RECORD).is_file())
 
 
 def saved_epochs(directory: pathlib.Path | None) -> list[int]:

@@ -492,7 +492,7 @@ def fake_checkpoint(directory: pathlib.Path, epoch: int) -> pathlib.Path:
     before anything is restored."""
     step = directory / str(epoch)
     (step / files.CHECKPOINT_META_ITEM).mkdir(parents=True)
-    (step / "_CHECKPOINT_METADATA").write_text("{}")
+    (step / files.COMMIT_RECORD).write_text("{}")
     return step
 
 
@@ -520,6 +520,19 @@ def test_overwrite_deletes_nothing_before_the_input_is_checked_and_only_checkpoi
     assert sorted(p.name for p in ck.iterdir()) == ["0", "2", "2024"]
     assert (ck / "2024" / "thesis.txt").read_text() == "four years" and (ck / "0" / "notes.txt").read_text() == "mine"
     assert "absl" not in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_first_save_says_the_checkpoints_it_would_overwrite_are_as_they_were(
+        tmp_path, monkeypatch):
+    from jaxhw import cli
+
+    ck = tmp_path / "ck"
+    fake_checkpoint(ck, 5)
+    monkeypatch.setattr(cli, "_RUN", {"checkpoint_dir": ck, "overwrite": True, "started": time.time() + 1})
+    assert cli.kept_line() == f"the earlier run's checkpoints in {ck} are as they were (--overwrite replaces them " \
+                              "only when this run saves its first)"
+    cli._RUN["started"] -= 2  # this run saved epoch 5 itself
+    assert cli.kept_line().startswith(f"checkpoints up to epoch 5 are in {ck}: run the same command with --resume")
 
 
 def test_a_symlink_meets_the_lock_of_the_folder_it_leads_to(tmp_path, capsys):
