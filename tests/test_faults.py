@@ -642,9 +642,13 @@ def test_an_unreadable_data_dir_is_one_line(tmp_path, capsys):
         data = shared / "data"
         write_idx_dataset(data, 20)
         data.chmod(0)
+        command = ["--source", "idx", "--no-compile-cache", "--data-dir"]
+        # A refusal one step earlier, as this user: it imports what the run needs (nobody cannot read every
+        # installation).
+        assert classify(command + [str(shared / "missing"), "--out", str(tmp_path / "out")]) == 2
+        capsys.readouterr()
         with as_nobody():
-            code = classify(["--source", "idx", "--data-dir", str(data), "--no-compile-cache",
-                             "--out", str(shared / "out"), "--epochs", "1"])
+            code = classify(command + [str(data), "--out", str(shared / "out")])
         assert code == 2
         assert f"data dir {str(data)!r} is not readable: permission denied" in one_error_line(capsys)
     finally:
