@@ -158,6 +158,7 @@ def cache(tmp_path_factory) -> pathlib.Path:
     return tmp_path_factory.mktemp("compile-cache")
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_batchnorm_cnn_to_the_parameters_of_one_process_with_two_devices(runs):
     one, two = runs["one"], runs["two"]
     assert (one["devices"], one["processes"], two["devices"], two["processes"]) == (2, 1, 2, 2)
@@ -177,6 +178,7 @@ def test_two_processes_train_the_batchnorm_cnn_to_the_parameters_of_one_process_
     assert err == "" and [line for line in out.splitlines() if not line.startswith("[Gloo]")] == [], (out, err)
 
 
+@pytest.mark.slow
 def test_all_processes_killed_after_a_checkpoint_resume_over_two_processes_to_the_uninterrupted_run(
         runs, tmp_path, cache):
     out, ck = tmp_path / "out", tmp_path / "ck"
@@ -224,6 +226,7 @@ COLLECTIVES = textwrap.dedent(f"""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("victim", [1, 0])
 def test_a_killed_process_ends_the_other_within_the_bound_naming_it(victim):
     processes = group(["-c", COLLECTIVES])
@@ -249,6 +252,7 @@ def test_a_killed_process_ends_the_other_within_the_bound_naming_it(victim):
     finished(processes)
 
 
+@pytest.mark.slow
 def test_a_process_that_cannot_reach_the_coordinator_gives_up_within_its_join_timeout():
     port = free_port()  # nobody listens there
     script = ("import sys; from jaxhw.configs import ProcessGroup; from jaxhw.errors import ResourceError\n"

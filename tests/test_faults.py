@@ -263,6 +263,7 @@ def test_an_interrupted_swap_is_finished_or_rolled_back_by_the_next_run(tmp_path
     assert (target / "a.json").read_text() == "new" and not staged.staging.exists()
 
 
+@pytest.mark.slow
 def test_a_kill_while_the_output_is_written_leaves_the_previous_one(tmp_path, cache):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "jaxhw.classify", *mlp(cache, out, "--epochs", "1")]
@@ -304,6 +305,7 @@ def test_concurrent_writers_of_one_json_never_show_a_reader_a_partial_file(tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_folders_stops_at_once_naming_the_holder(tmp_path, cache):
     out, ck = tmp_path / "out", tmp_path / "ck"
     first = subprocess.Popen([sys.executable, "-m", "jaxhw.classify", *mlp(cache, out, "--epochs", "400",
@@ -422,6 +424,7 @@ def _reject(constant: str):
     raise ValueError(f"non-standard JSON constant {constant}")
 
 
+@pytest.mark.slow
 def test_every_json_jaxhw_writes_parses_strictly(quick_report, tmp_path, cache):
     """Browsers and jq reject NaN and Infinity; the report, every command's files and the checkpoints' metadata
     hold none (the gradient lab's overflow evidence has NaN and inf: they are written as null plus a reason)."""

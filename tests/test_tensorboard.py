@@ -80,6 +80,7 @@ def homework_expected(record: dict) -> dict[str, dict]:
     return runs
 
 
+@pytest.mark.slow
 def test_the_main_job_writes_every_training_as_runs_that_hold_report_json(quick_report):
     record = json.loads((quick_report / "report.json").read_text())
     expected = homework_expected(record)
