@@ -326,7 +326,7 @@ RUNTIME_ABORTS = {
                        "/xla.coordination.CoordinationService/RegisterTask\n*** Check failure stack trace: ***\n",
                        "error: the processes did not all join the coordinator (process 0 at h:9) within the join "
                        "timeout of 7 s: start every process with the same --coordinator-address and --num-processes "
-                       "(JAX runtime: DEADLINE_EXCEEDED: Deadline Exceeded)"),
+                       "and its own --process-id (JAX runtime: DEADLINE_EXCEEDED: Deadline Exceeded)"),
     "peer lost": ("F1202 14:11:33.075216   22562 client.h:80] Terminating process because the JAX distributed service "
                   "detected fatal errors. absl::Status: UNAVAILABLE: The following tasks are unhealthy (stopped "
                   "sending heartbeats):\n1\nThe tasks have crashed.\n*** Check failure stack trace: ***\n",
