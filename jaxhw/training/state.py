@@ -46,14 +46,20 @@ def check_fits_in_memory(state_shapes: Any, device: jax.Device, members: int = 0
     when that is not 0) with one gradient of its parameters cannot fit in the device's available memory."""
     params = state_shapes[0]
     needed = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree_util.tree_leaves((state_shapes, params)))
+    each = f"{parameter_count(params) // max(members, 1):,}"
+    what = (f"the {members:,} members (--seeds, one per seed) need {{}} for their parameters ({each} each)"
+            if members else f"the model needs {{}} for its parameters ({each})")
+    check_memory(needed, what + ", gradients and optimizer state", device,
+                 "train fewer seeds at once" if members else "")
+
+
+def check_memory(needed: int, what: str, device: jax.Device, advice: str = "") -> None:
+    """ResourceError if ``needed`` bytes exceed the memory available on ``device``; ``what`` says what needs them,
+    with ``{}`` where the amount goes."""
     available = available_memory(device)
-    if available is None or needed <= available:
-        return
-    what = (f"the {members:,} members (--seeds, one per seed) need" if members else "the model needs")
-    each = parameter_count(params) // max(members, 1)
-    raise ResourceError(f"{what} {needed / 2**30:,.1f} GiB for their parameters ({each:,} each), gradients and "
-                        f"optimizer state, more than the {available / 2**30:,.1f} GiB available on "
-                        f"{device.platform}" + (": train fewer seeds at once" if members else ""))
+    if available is not None and needed > available:
+        raise ResourceError(what.format(f"{needed / 2**30:,.1f} GiB") + f", more than the {available / 2**30:,.1f} "
+                            f"GiB available on {device.platform}" + (f": {advice}" if advice else ""))
 
 
 class TrainState(flax.struct.PyTreeNode):
