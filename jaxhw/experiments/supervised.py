@@ -83,6 +83,12 @@ def data_description(train: ImageDataset, test: ImageDataset) -> dict:
             "fingerprint": fingerprint(train.images, train.labels, test.images, test.labels)}
 
 
+def group_description(config: SupervisedConfig, data: dict) -> dict:
+    """What every process of a group must share before it trains (``distributed.agree``): the process count, the
+    config (all but paths) and the data."""
+    return {"processes": jax.process_count(), "config": config.group_description(), "data": data}
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainedModel:
     """What a command returns: its config, ``metrics`` (what metrics.json holds, the config included), and the
@@ -124,8 +130,7 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
         train, test = load_train_test(config.dataset, config.source, config.data_dir, verbose=speaks)
         data = data_description(train, test)
         # Every process of a group runs the same config on the same data, or none trains (one line names the field).
-        agreed = distributed.agree({"processes": jax.process_count(), "config": config.group_description(),
-                                    "data": data})
+        agreed = distributed.agree(group_description(config, data))
         model = build_model(train)
         objective = objective_for(model)
         sample = objective.prepare({name: values[:1] for name, values in train.arrays().items()}, None, False)[0]

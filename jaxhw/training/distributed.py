@@ -72,6 +72,8 @@ def join(config: ProcessGroup, on_loss: Callable[[], str] = lambda: "") -> None:
     ``on_loss()`` says what the run kept (checkpoints, outputs), for the line a lost process ends with.
     """
     global _GROUP
+    if config.coordinator_address is not None and config.process_id == 0:
+        check_port_free(config.coordinator_address)
     relay_stderr(config)
     # Collectives between CPU processes go over gloo (TCP); GPUs and TPUs use their own and ignore this.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -79,8 +81,6 @@ def join(config: ProcessGroup, on_loss: Callable[[], str] = lambda: "") -> None:
     jax.config.update("jax_enable_recoverability", True)
     if config.coordinator_address is not None and config.process_id != 0:
         wait_for_coordinator(config.coordinator_address, config.join_timeout)
-    elif config.coordinator_address is not None:
-        check_port_free(config.coordinator_address)
     try:
         jax.distributed.initialize(config.coordinator_address, config.num_processes, config.process_id,
                                    initialization_timeout=config.join_timeout,
