@@ -49,7 +49,7 @@ def check_fits_in_memory(state_shapes: Any, device: jax.Device, members: int = 0
     each = f"{parameter_count(params) // max(members, 1):,}"
     what = (f"the {members:,} members (--seeds, one per seed) need {{}} for their parameters ({each} each)"
             if members else f"the model needs {{}} for its parameters ({each})")
-    check_memory(needed, what + ", gradients and optimizer state", device,
+    check_memory(needed, what + ", their gradients and the optimizer state", device,
                  "train fewer seeds at once" if members else "")
 
 
