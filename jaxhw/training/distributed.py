@@ -282,8 +282,11 @@ def agree(description: dict) -> list[dict]:
     line = first_disagreement(descriptions)
     if line:  # every process found the same line: they stop together, none reports another as lost
         group.stopped.set()
-        client.wait_at_barrier(key + "stop", group.config.heartbeat_timeout * 1000)
-        _leave()
+        try:
+            client.wait_at_barrier(key + "stop", group.config.heartbeat_timeout * 1000)
+            _leave()
+        except Exception:  # noqa: BLE001 - a process already gone: this one stops all the same, with its line
+            pass
         raise InputError(line)
     return descriptions
 
@@ -311,11 +314,13 @@ def _flat(record: dict, prefix: tuple = ()) -> list[tuple[tuple, Any]]:
 
 
 def _field_name(field: tuple) -> str:
-    if field[0] == "config":
-        return "--" + "-".join(field[1:]).replace("_", "-")
-    if field[0] == "data":
-        return "data's " + " ".join(field[1:]).replace("_", " ")
-    return " ".join(field).replace("_", " ") if field != ("processes",) else "process count"
+    """A description's field as the person who started the process knows it: --batch-size, data's fingerprint."""
+    kind, *names = field
+    if kind == "config":
+        return "--" + "-".join(names).replace("_", "-")
+    if kind == "data":
+        return "data's " + " ".join(names).replace("_", " ")
+    return "process count" if kind == "processes" else " ".join(field)
 
 
 def _shown(value: Any) -> str:
