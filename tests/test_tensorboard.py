@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 
+import pytest
 from helpers import history_scalars, metrics_scalars, read_tensorboard_run
 
 from jaxhw.classify import main as classify
