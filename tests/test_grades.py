@@ -2,7 +2,7 @@
 rule that a grade of correct misses nothing while a partly correct one names what it misses."""
 import pytest
 
-from jaxhw.report.questions import GRADE_NAMES, GRADES, STUDENT, Grade
+from jaxhw.report.questions import GRADE_NAMES, GRADES, PROBLEM_POINTS, STUDENT, Grade, points
 
 PINNED = {
     # 1A: the two paragraphs after "You must complete problem 1 without the use of AI tools" answer B ("Cross
@@ -10,7 +10,8 @@ PINNED = {
     # functionality"); nothing computes the loss of the vector.
     "1A": "not answered",
     # 1B asks why cross-entropy, why MSE is poor, the gradients, which is larger and why that is good; the answer
-    # says "cross entropy shows LARGER gradient signal" and "it allows for better learning": one of five parts.
+    # says "cross entropy shows LARGER gradient signal" (which is larger) and "penalizes confident wrong predictions
+    # more heavily" (in part why MSE is poor); "it allows for better learning" is not why: two of five parts.
     "1B": "partly correct",
     # 1C asks two questions: "why is there no nn.Softmax() layer" ("has the Softmax functionality already
     # embedded in it") and "Shouldn't classification produce probabilities adding up to 1?" (not answered).
@@ -41,11 +42,13 @@ PINNED = {
     # ... vs ... the top ... will be learned differently" (right, and measured) but it argues about "an image",
     # and "unmanageable amount of parameters for large images" does not hold for 50 x 8 inputs.
     "5A": "partly correct",
-    # 5B: "positional invariant problems can be solved using a CNN" (right) but "Such as temperature rising shown
-    # over the 50 images" is a pattern a CNN handles, and the answer is about images.
+    # 5B: "positional invariant problems can be solved using a CNN" (right) and "CNNs struggle with capturing
+    # long-range dependencies" (right), but "Such as temperature rising shown over the 50 images" is a pattern a
+    # CNN handles, and the answer is about images: two parts of four (5 of 10 points; the key gave 7.5 with the
+    # same two covers and two misses before its credit followed the parts).
     "5B": "partly correct",
     # 5C: "LSTM is well-suited" and "GRU could also be used, as they are another type of RNNs just like LTSM":
-    # two models of one family, where the question asks for two families.
+    # two models of one family, where the question asks for two families, each explained: two parts of four.
     "5C": "partly correct",
 }
 
@@ -68,6 +71,24 @@ def test_a_correct_grade_misses_nothing_and_a_partial_one_names_its_gaps():
         Grade("partly correct", "reason", covers=("a",))
     with pytest.raises(ValueError, match="must be one of"):
         Grade("excellent", "reason")
+
+
+def test_partial_credit_is_the_parts_covered_over_the_parts_named():
+    # The rule the key states under its grades table, recomputed from each grade's lists.
+    for key, grade in GRADES.items():
+        found = points(key)
+        if grade.grade == "partly correct":
+            possible = PROBLEM_POINTS[key[0]] / sum(1 for other in GRADES if other[0] == key[0])
+            parts = len(grade.covers) + len(grade.misses)
+            assert found == pytest.approx((possible * len(grade.covers) / parts, possible)), key
+            assert len(set(grade.covers + grade.misses)) == parts, key  # each part named once
+    # 2A: the five blanks filled in are five parts, the empty (c) the sixth.
+    assert [part[:3] for part in GRADES["2A"].covers] == ["(a)", "(b)", "(d)", "(e)", "(f)"]
+    assert [part[:3] for part in GRADES["2A"].misses] == ["(c)"]
+    assert points("2A") == pytest.approx((50 / 6, 10)) and points("1B") == pytest.approx((4, 10))
+    assert points("5B") == pytest.approx((5, 10)) and points("4") is None
+    with pytest.raises(ValueError, match="names what the answer covers"):
+        Grade("partly correct", "reason", misses=("b",))
 
 
 def test_the_answers_placed_after_their_problem_are_the_students():

@@ -82,11 +82,13 @@ def test_the_key_opens_with_grades_at_a_glance_linking_every_question(report):
         row = next(line for line in table.splitlines() if line.startswith(f"| [{key}](#{anchor}) |"))
         assert row.startswith(f"| [{key}](#{anchor}) | **{GRADES[key].grade}** | "), key
         assert row.endswith(f" | {GRADES[key].reason} |"), key
-    # Each problem's points split evenly among its questions, full for correct, half for partly correct, and the
-    # share of parts answered where they can be counted (1B two of five, 2A five of six blanks, 5B three of four):
-    # 1: 0 + 4 + 5 of 30; 2: 8.33 + 10 of 20; 3: 7 x 5 of 35; 5: 5 + 7.5 + 5 of 30; problem 4 (85) not graded:
-    # 79.8 of 115.
-    assert "| total |  | 79.8 / 115 |" in table
+    # Each problem's points split evenly among its questions, full for correct, none for wrong or not answered,
+    # and for partly correct the parts covered over the parts its grade names (covers / (covers + misses)):
+    # 1: 1A 0 + 1B 10 x 2/5 = 4 + 1C 10 x 1/2 = 5, 9 of 30; 2: 2A 10 x 5/6 = 8.33 + 2B 10, 18.33 of 20;
+    # 3: 7 x 5 = 35 of 35; 5: 5A 10 x 2/4 = 5 + 5B 10 x 2/4 = 5 + 5C 10 x 2/4 = 5, 15 of 30; problem 4 (85) not
+    # graded: 9 + 18.33 + 35 + 15 = 77.33, shown 77.3, of 30 + 20 + 35 + 30 = 115.
+    assert "| total |  | 77.3 / 115 |" in table
+    assert "parts covered / (covered + missed)" in section_text(report["md"], "grades")
 
 
 def test_every_question_gives_the_answer_then_numbers_then_the_student_and_the_grade(report):

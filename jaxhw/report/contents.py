@@ -42,8 +42,9 @@ def glance(results: dict) -> Section:
     return Section("grades", "Grades at a glance", "", [
         Table(["question", "grade", "points", "why"], rows),
         Paragraph("Points: the homework gives each problem's total only, so each total is split evenly among the "
-                  "problem's questions; correct earns a question's points, partly correct the share of its parts it "
-                  "gets right (half where they cannot be counted), the rest none. Intervals below are "
+                  "problem's questions; correct earns a question's points, wrong or unanswered none. A partly "
+                  "correct answer earns the share of the question's parts it covers, parts covered / (covered + "
+                  "missed) as its grade lists them (2A: 5 of 6 blanks, 8.3 of 10). Intervals below are "
                   f"{COVERS} (about ±{error:.3f} at accuracy {accuracy:.2f} on {examples:,} test images)."),
     ], 2)
 

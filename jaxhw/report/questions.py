@@ -83,23 +83,23 @@ STUDENT = {
 
 GRADE_NAMES = ("correct", "partly correct", "wrong", "not answered", "not graded")
 # The homework gives each problem's points only ("Problem 1 (30 pts)", ..., "HW 3 (Total 200 points)"); the key
-# splits them evenly among the problem's questions and credits a grade with this share of a question's points,
-# or, where the question's parts can be counted (1B's five, 2A's six blanks, 5B's two halves), with the share of
-# the parts the answer gets right (``Grade.credit``).
+# splits them evenly among the problem's questions. A correct answer earns its question's points, a wrong or missing
+# one none, and a partly correct one the share of the question's parts it covers: covers / (covers + misses), each
+# cover and each miss being one part of the question, named once (``points``).
 PROBLEM_POINTS = {"1": 30, "2": 20, "3": 35, "4": 85, "5": 30}
-CREDIT = {"correct": 1.0, "partly correct": 0.5, "wrong": 0.0, "not answered": 0.0}
+CREDIT = {"correct": 1.0, "wrong": 0.0, "not answered": 0.0}  # "partly correct": its parts (``share``)
 
 
 @dataclasses.dataclass(frozen=True)
 class Grade:
     """The grade of one answer: the decision, a one-line reason, what the answer covers and what it misses (nothing
-    when it is correct; something when it is partly correct or wrong)."""
+    when it is correct; something when it is partly correct or wrong). A partly correct grade lists the question's
+    parts, each once: those the answer covers and those it misses; its credit is their ratio (``share``)."""
 
     grade: str
     reason: str
     covers: tuple[str, ...] = ()
     misses: tuple[str, ...] = ()
-    credit: float | None = None  # the share of the points where the parts can be counted (else CREDIT's)
 
     def __post_init__(self):
         if self.grade not in GRADE_NAMES:
@@ -108,6 +108,15 @@ class Grade:
             raise ValueError(f"a grade of 'correct' misses nothing, got missing {self.misses!r}")
         if self.grade in ("partly correct", "wrong") and not self.misses:
             raise ValueError(f"a grade of {self.grade!r} names what the answer misses")
+        if self.grade == "partly correct" and not self.covers:
+            raise ValueError("a grade of 'partly correct' names what the answer covers")
+
+    def share(self) -> float | None:
+        """The share of the question's points this grade earns: the parts covered over the parts named for a partly
+        correct answer, ``CREDIT``'s for the others; None when it is not graded."""
+        if self.grade == "partly correct":
+            return len(self.covers) / (len(self.covers) + len(self.misses))
+        return CREDIT.get(self.grade)
 
     def record(self) -> dict:
         """As report.json holds it (without the points, which depend on the other questions: ``points``)."""
@@ -119,19 +128,20 @@ GRADES = {
     "1A": Grade("not answered", "The homework shows no answer to 1A.", misses=("the loss, −ln 0.4 = 0.916 nats",)),
     "1B": Grade("partly correct", "Right loss and intuition (two of five parts); no gradients, no likelihood "
                 "reason.",
-                covers=("cross-entropy gives the larger signal", "cross-entropy punishes confident mistakes more (a "
-                        "reason, in part, why it beats MSE)"),
-                misses=("why cross-entropy: maximum likelihood", "the gradients (−1.111 against −0.2 summed, −0.02 "
-                        "as nn.MSELoss averages)", "why a larger signal helps, beyond 'better learning'"),
-                credit=2 / 5),
+                covers=("which loss gives the larger signal: cross-entropy", "why MSE is poor, in part: cross-entropy "
+                        "punishes confident mistakes more"),
+                misses=("why cross-entropy: it is the likelihood of the softmax model", "the gradients: ∂CE/∂ŷ_3 = "
+                        "−1.111 against ∂MSE/∂ŷ_3 = −0.2 (summed MSE)", "why a larger signal helps, beyond 'better "
+                        "learning'")),
     "1C": Grade("partly correct", "Answers why no softmax layer (one of two questions); not whether outputs "
                 "should sum to 1.",
                 covers=("CrossEntropyLoss applies (log-)softmax itself",),
                 misses=("the second question: probabilities are softmax(logits), computed when needed",)),
     "2A": Grade("partly correct", "Five of six blanks right; (c) is empty, so `x` is undefined.",
-                covers=("(a), (b), (d), (e), (f)",),
+                covers=("(a) `optimizer.zero_grad()`", "(b) `model.train()`", "(d) `loss = loss_fn(x_hat, x)`",
+                        "(e) `loss.backward()`", "(f) `optimizer.step()`"),
                 misses=("(c) `x = images.view(images.size(0), -1)` (or `x = images`): without it the loop stops with "
-                        "a NameError",), credit=5 / 6),
+                        "a NameError",)),
     "2B": Grade("correct", "What it learns (a 2-number code) and why MSE (pixel-wise reconstruction).",
                 covers=("a compressed 2-number code", "MSE for a pixel-wise reconstruction")),
     "3A": Grade("correct", "torchvision.datasets; 'torchvisions' is a spelling slip.",
@@ -149,29 +159,33 @@ GRADES = {
     "4": Grade("not graded", "The notebook is not in the homework's text."),
     "5A": Grade("partly correct", "The paragraph after problem 5: right that position matters (measured), but "
                 "argued for images; the size argument is minor at 50 x 8.",
-                covers=("a pattern at a new position is learned anew", "parameters grow with the input"),
-                misses=("that the positions are time steps", "that at 400 inputs the parameter count is a minor "
-                        "cost; the main one is no weight sharing over time")),
+                covers=("a pattern at a new position is learned anew: no weights are shared across positions",
+                        "an MLP's parameter count grows with the input's size"),
+                misses=("that the positions here are the 50 time steps (the answer argues about images)",
+                        "that at 50 x 8 = 400 inputs the count is manageable (12,800 first-layer weights), not "
+                        "'unmanageable'")),
     "5B": Grade("partly correct", "Right about local patterns and long range, but about images; its example, a "
-                "steady rise, is one a CNN caught here.",
-                covers=("local patterns wherever they occur", "long-range dependencies are hard"),
-                misses=("a 1-D CNN slides over time with the 8 features as channels",
-                        "the receptive field, not convolution, limits the range"), credit=3 / 4),
+                "steady rise, shows at every step and is no CNN's worst case.",
+                covers=("most effective: local patterns wherever they occur", "least effective: dependencies between "
+                        "steps farther apart than its filters reach"),
+                misses=("that here a 1-D CNN slides over the 50 time steps with the 8 features as channels (the "
+                        "answer is about images)", "its example: a steady rise shows at every step, within a short "
+                        "filter's reach, so it is not a CNN's worst case")),
     "5C": Grade("partly correct", "LSTM and GRU, each with a reason, are one family (gated recurrent networks); "
                 "the GRU is not shown weaker.",
-                covers=("LSTM", "GRU", "recurrent networks suffer less from vanishing gradients"),
-                misses=("a second family, such as attention-based Transformers", "gating mitigates vanishing "
-                        "gradients, it does not remove them")),
+                covers=("one family: recurrent networks (LSTM and GRU are both of it)", "why it suits: it learns "
+                        "sequential patterns, and its gating eases (not removes) vanishing gradients"),
+                misses=("a second family, such as attention-based Transformers", "why that second family suits "
+                        "the data")),
 }
 
 
 def points(key: str) -> tuple[float, float] | None:
     """(points earned, points possible) of a question: its problem's points split evenly among the problem's
-    questions, credited by ``CREDIT``; None for a question that is not graded."""
-    grade = GRADES[key].grade
-    if grade not in CREDIT:
+    questions, credited by ``Grade.share`` (for a partly correct answer, covers / (covers + misses)); None for a
+    question that is not graded."""
+    if GRADES[key].share() is None:
         return None
     problem = key[0]
     possible = PROBLEM_POINTS[problem] / sum(1 for other in GRADES if other[0] == problem)
-    share = CREDIT[grade] if GRADES[key].credit is None else GRADES[key].credit
-    return share * possible, possible
+    return GRADES[key].share() * possible, possible
