@@ -266,6 +266,47 @@ def test_claims_follow_the_paired_intervals():
     assert {c["id"]: c for c in assess_claims(runs)}["5A-position"]["verdict"] == "refuted"
 
 
+def test_a_claim_about_families_is_not_decided_by_an_average_over_tasks_that_disagree():
+    lstm = {"motif": [0.95, 0.94, 0.96], "shifted_motif": [0.55, 0.54, 0.56], "order": [1.0, 1.0, 1.0],
+            "trend": [0.88, 0.89, 0.87]}
+    gru = {"motif": [0.97, 0.96, 0.97], "shifted_motif": [0.52, 0.51, 0.52], "order": [1.0, 1.0, 1.0],
+           "trend": [0.95, 0.95, 0.95]}
+    runs = [r for task in SYNTHETIC for model, values in (("lstm", lstm), ("gru", gru))
+            for r in _runs(task, model, values[task])]
+    found = {c["id"]: c for c in assess_claims(runs)}["5C-gru-vs-lstm"]
+    # Per seed, the mean over the four tasks of lstm - gru is (-0.015, -0.0125, -0.0125): an interval wholly below
+    # 0, so the average alone would refute the claim; but LSTM is ahead on shifted_motif (+0.033) and GRU on motif
+    # and trend: the tasks split, so the claim about the two architectures is not shown.
+    average = found["evidence"]["mean over the synthetic tasks: lstm - gru"]
+    assert average["verdict"] == "refuted" and average["mean"] == pytest.approx(round(-0.16 / 12, 4))
+    assert found["evidence"]["shifted_motif: lstm - gru"]["mean"] > 0 > found["evidence"]["trend: lstm - gru"]["mean"]
+    assert found["verdict"] == "not shown"
+    # Where every task points the same way, the average decides.
+    runs = [dict(r, test_accuracy=r["test_accuracy"] - 0.05) if r["model"] == "lstm" and r["task"] ==
+            "shifted_motif" else r for r in runs]
+    assert {c["id"]: c for c in assess_claims(runs)}["5C-gru-vs-lstm"]["verdict"] == "refuted"
+
+
+def test_least_effective_on_a_rise_is_tested_against_the_cnns_other_tasks_and_the_recurrent_models():
+    accuracy = {("cnn", "motif"): [0.99, 0.98, 0.99], ("cnn", "shifted_motif"): [0.80, 0.82, 0.78],
+                ("cnn", "order"): [1.0, 1.0, 1.0], ("cnn", "trend"): [0.99, 1.0, 0.99],
+                ("cnn_local", "motif"): [0.99, 0.99, 1.0], ("cnn_local", "shifted_motif"): [0.99, 0.99, 0.98],
+                ("cnn_local", "order"): [0.50, 0.52, 0.49], ("cnn_local", "trend"): [0.98, 0.97, 0.98],
+                ("lstm", "trend"): [0.88, 0.89, 0.87], ("gru", "trend"): [0.93, 0.92, 0.93]}
+    runs = [r for (model, task), values in accuracy.items() for r in _runs(task, model, values)]
+    found = {c["id"]: c for c in assess_claims(runs)}["5B-rising-trend"]
+    # Relative, as the student claims it: the CNNs beat LSTM and GRU on trend, and trend is not their worst task
+    # (the 61-step CNN's shifted_motif 0.80 - 0.993 and the 7-step CNN's order 0.503 - 0.977, seed by seed).
+    assert found["evidence"]["trend: lstm - cnn"]["verdict"] == "refuted"
+    worst = found["evidence"]["cnn: worst other task - trend"]
+    assert worst["mean"] == pytest.approx(round(np.mean([0.80 - 0.99, 0.82 - 1.0, 0.78 - 0.99]), 4))
+    assert worst["verdict"] == "refuted" and found["verdict"] == "refuted"
+    # A CNN that did worst on trend and behind the recurrent models there would support it.
+    runs = [dict(r, test_accuracy=r["test_accuracy"] - 0.6) if r["task"] == "trend" and r["model"].startswith("cnn")
+            else r for r in runs]
+    assert {c["id"]: c for c in assess_claims(runs)}["5B-rising-trend"]["verdict"] == "supported"
+
+
 @pytest.mark.slow
 def test_quick_cli_writes_results_for_every_model_and_task(tmp_path, capsys):
     assert main(["--quick", "--out", str(tmp_path)]) == 0
