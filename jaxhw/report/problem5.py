@@ -62,49 +62,94 @@ def _for(p5: dict, question: str) -> list[dict]:
     return [c for c in p5["claims"] if c["question"] == question]
 
 
+SIMPLE_FOR_AN_MLP = {"trend": "a rise at every step", "order": "which of two far-apart events came first"}
+CNN_NAMES = {"cnn": "61-step CNN", "cnn_local": "7-step CNN"}
+VERDICT_TEXT = {"supported": "supported", "refuted": "refuted",
+                "not shown": "not shown: the intervals cannot decide"}
+
+
+def signed(x: float) -> str:
+    """+0.028 / -0.014: a difference with its sign, as the intervals beside it write it."""
+    return f"{x:+.3f}"
+
+
+def _worst_other(m: Measured, model: str, task: str) -> str:
+    """The model's worst synthetic task other than ``task``, as "`name` accuracy"."""
+    others = [t for t in SYNTHETIC if t != task and m.has(t, model)]
+    worst = min(others, key=lambda t: m.rows[(t, model)]["accuracy_mean"])
+    return f"`{worst}` {m.accuracy(worst, model)}"
+
+
+def _numbers_5b(m: Measured) -> str:
+    parts = []
+    if m.has("order", "cnn_local", "lstm", "cnn"):
+        parts.append(f"`order` (events 20+ steps apart): 7-step CNN {m.accuracy('order', 'cnn_local')}, 61-step CNN "
+                     f"{m.accuracy('order', 'cnn')}, LSTM {m.accuracy('order', 'lstm')}")
+    if m.verdict("5B-rising-trend") not in ("not measured",):
+        parts.append(
+            f"`trend` (a steady rise): 61-step CNN {m.accuracy('trend', 'cnn')}, 7-step CNN "
+            f"{m.accuracy('trend', 'cnn_local')}, LSTM {m.accuracy('trend', 'lstm')}, GRU "
+            f"{m.accuracy('trend', 'gru')}; each CNN's worst other task: 61-step {_worst_other(m, 'cnn', 'trend')}, "
+            f"7-step {_worst_other(m, 'cnn_local', 'trend')}; 'least effective on a rise', tested against both, "
+            f"paired over the seeds: {VERDICT_TEXT[m.verdict('5B-rising-trend')]}")
+    return "; ".join(parts)
+
+
+def _numbers_5c(m: Measured) -> str:
+    numbers = (f"on `order`: LSTM {m.accuracy('order', 'lstm')}, GRU {m.accuracy('order', 'gru')}, Transformer "
+               f"{m.accuracy('order', 'transformer')}" if m.has("order", "lstm", "gru", "transformer") else "")
+    found = m.claims.get("5C-gru-vs-lstm", {}).get("evidence", {})
+    average = found.get("mean over the synthetic tasks: lstm - gru")
+    if average is None:
+        return numbers
+    tasks = {label.split(":")[0]: e["mean"] for label, e in found.items() if label.endswith(": lstm - gru")
+             and not label.startswith("mean")}
+    split = any(x > 0 for x in tasks.values()) and any(x < 0 for x in tasks.values())
+    return (numbers + "; LSTM minus GRU, paired over the seeds: "
+            + ", ".join(f"`{task}` {signed(x)}" for task, x in tasks.items())
+            + f", mean {with_interval(average['mean'], 3, *(average['ci95'] or (None, None)))}: "
+            + ("the tasks disagree in sign, so 'the GRU is weaker' is not shown" if split and
+               m.verdict("5C-gru-vs-lstm") == "not shown"
+               else f"'the GRU is weaker' is {VERDICT_TEXT.get(m.verdict('5C-gru-vs-lstm'), 'not measured')}"))
+
+
 def key(results: dict) -> list[Section]:
     """Problem 5's questions as the key answers them."""
     m = Measured(results["problem5"])
-    matched = [f"`{task}` {m.accuracy(task, 'mlp')}" for task in ("order", "trend") if m.has(task, "mlp")]
+    matched = [f"{words} (`{task}` {m.accuracy(task, 'mlp')})" for task, words in SIMPLE_FOR_AN_MLP.items()
+               if m.has(task, "mlp")]
+    motif = (f"a 6-step pattern anywhere (`motif`): MLP {m.accuracy('motif', 'mlp')}, 7-step CNN "
+             f"{m.accuracy('motif', 'cnn_local')}" if m.has("motif", "mlp", "cnn_local") else "")
+    shifted = (f"`shifted_motif` (the pattern in steps 0-24 in training, 25-49 in testing): MLP "
+               f"{m.accuracy('shifted_motif', 'mlp')}, 7-step CNN {m.accuracy('shifted_motif', 'cnn_local')}, 61-step "
+               f"CNN {m.accuracy('shifted_motif', 'cnn')}" if m.has("shifted_motif", "mlp", "cnn_local", "cnn")
+               else "")
     q5a = key_question(
         "q5a", "5A. Why an MLP may be a poor choice", "5A",
         "An MLP gives every (time step, feature) pair its own weights, so a multi-step pattern learned at one time "
         "is unknown at another: it is a poor choice when such a pattern decides the class and can appear anywhere. "
-        "Where the signal is simple at each step or spread over the series it did as well as the best models"
-        + (f" ({', '.join(matched)})" if matched else "") + ", and its 12,800 unshared first-layer weights are a "
-        "minor cost at 400 inputs.",
-        (f"a 6-step pattern anywhere (`motif`): MLP {m.accuracy('motif', 'mlp')}, 7-step CNN "
-         f"{m.accuracy('motif', 'cnn_local')}; early in training, late in testing (`shifted_motif`): MLP "
-         f"{m.accuracy('shifted_motif', 'mlp')}, CNN {m.accuracy('shifted_motif', 'cnn_local')}"
-         if m.has("shifted_motif", "mlp", "cnn_local") and m.has("motif", "mlp", "cnn_local") else ""), "e-q5a")
+        + (f"Where weights tied to positions suffice, {' or '.join(matched)}, it did as well as the best models, "
+           "and its" if matched else "Its")
+        + " 12,800 unshared first-layer weights are a minor cost at 400 inputs.",
+        "; ".join(part for part in (motif, shifted) if part), "e-q5a")
     answer_5b = ("A 1-D CNN slides its filters along time with the 8 features as input channels; it is most "
                  "effective when short patterns decide the class wherever they occur, and least effective when the "
                  "label depends on steps farther apart than its receptive field (the span of steps one output sees). "
-                 "A steady rise is a slope at every step, which a CNN with global pooling caught here; a rise under "
-                 "longer cycles needs a field spanning them.")
-    numbers_5b = ""
-    if m.has("motif", "cnn_local", "mlp") and m.has("order", "cnn_local", "lstm", "cnn") and m.has("trend", "cnn"):
-        numbers_5b = (f"`motif`: 7-step CNN {m.accuracy('motif', 'cnn_local')}, MLP {m.accuracy('motif', 'mlp')}; "
-                      f"`order` (events 20+ steps apart): 7-step CNN {m.accuracy('order', 'cnn_local')}, a CNN with a "
-                      f"61-step field {m.accuracy('order', 'cnn')}, LSTM {m.accuracy('order', 'lstm')}; `trend`: "
-                      f"CNN {m.accuracy('trend', 'cnn')}")
-    q5b = key_question("q5b", "5B. When a CNN works best, and worst", "5B", answer_5b, numbers_5b, "e-q5b")
+                 "A steady rise shows at every step, within even a short filter's reach, so it is no CNN's worst "
+                 "case.")
+    q5b = key_question("q5b", "5B. When a CNN works best, and worst", "5B", answer_5b, _numbers_5b(m), "e-q5b")
     answer_5c = ("Recurrent networks (LSTM, GRU) read the sequence step by step and carry a state, so order and "
                  "length come naturally and gating keeps gradients alive over many steps. Attention-based "
                  "Transformers let every step look at every other, with position encodings for the order, so a "
                  "dependency costs the same at any distance.")
-    numbers_5c = (f"on `order`: LSTM {m.accuracy('order', 'lstm')}, GRU {m.accuracy('order', 'gru')}, Transformer "
-                  f"{m.accuracy('order', 'transformer')}" if m.has("order", "lstm", "gru", "transformer") else "")
-    if m.verdict("5C-gru-vs-lstm") != "not measured":
-        numbers_5c += ("; LSTM minus GRU over the synthetic tasks "
-                       f"{m.evidence('5C-gru-vs-lstm', 'mean over the synthetic tasks: lstm - gru')}")
-    q5c = key_question("q5c", "5C. Two other model families", "5C", answer_5c, numbers_5c, "e-q5c")
+    q5c = key_question("q5c", "5C. Two other model families", "5C", answer_5c, _numbers_5c(m), "e-q5c")
     p5 = results["problem5"]
     intro = Section("problem-5", "Problem 5: sequence models for 50 x 8 time series", "", [Paragraph(
         f"Every model family trained on synthetic tasks of 50 steps x 8 features, each built so that one inductive "
-        "bias decides it (and on one real task, JapaneseVowels), with one budget for all: "
-        f"{p5['config']['epochs']} epochs, {seeds_text(p5['config']['seeds'])}. "
-        "The tasks, the full table and the claims are in [the evidence](#e-problem-5).")], 2)
+        "bias decides it, with one budget for all: "
+        f"{p5['config']['epochs']} epochs, {seeds_text(p5['config']['seeds'])}. Two CNNs differ in reach: each "
+        "output of the 7-step CNN sees 7 consecutive steps, each of the dilated 61-step CNN sees 61 (its receptive "
+        "field). The tasks, the full table and the claims are in [the evidence](#e-problem-5).")], 2)
     return [intro, q5a, q5b, q5c]
 
 
@@ -131,7 +176,10 @@ def _e5(p5: dict, m: Measured) -> Section:
         Figure("problem5/results.png", "Test accuracy per task and model, mean with its 95% interval over seeds"),
         Paragraph(f"A claim is **supported** when the whole 95% interval of its paired difference (or of an accuracy "
                   f"against the solved line {SOLVED}) lies on its side, **refuted** when it lies wholly on the other "
-                  "side, and **not shown** when the interval straddles it: the seeds cannot decide."),
+                  "side, and **not shown** when the interval straddles it: the seeds cannot decide. A claim about "
+                  "two architectures in general, tested on the average over the synthetic tasks, is **not shown** "
+                  "whatever the average's interval when the tasks' own mean differences disagree in sign: one task "
+                  "would then refute what another supports."),
     ]
     if any(c["verdict"] == "not measured" for c in p5["claims"]):
         blocks.append(Note("Some claims need tasks or models this run did not train (a `--quick` run trains two "
