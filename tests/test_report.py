@@ -116,6 +116,8 @@ def test_the_key_is_short_and_the_whole_report_md_not_much_longer(report):
     key = markdown[:markdown.index('<a id="about"></a>')]
     assert words(key) <= KEY_WORDS, words(key)
     assert words(markdown) <= REPORT_WORDS, words(markdown)
+    # Which code trained the models, said once and early: the Flax/optax reimplementation, not PyTorch.
+    assert "Flax/optax reimplementation" in section_text(markdown, "grades")
     # What the intervals cover, said once in the key and once in the evidence.
     assert report["md"].count(COVERS) == 1 and COVERS in report["evidence"]
 
@@ -200,6 +202,10 @@ def test_problem_1b_states_the_gradients_derived_by_hand_and_the_likelihood_reas
     for value in (-1 / 0.9, 2 * (0.9 - 1), -2 * 0.9 * (0.01 + 9 * (0.1 / 9) ** 2), 0.9 - 1):
         assert f"{value:.3f}".replace("-", "−") in answer, value
     assert "log-likelihood" in answer and "maximum likelihood" in answer
+    # The general formulas the question asks for, and each gradient named by its variable (ŷ or the logit z).
+    assert "∂CE/∂ŷ_k = −y_k/ŷ_k" in answer and "∂MSE/∂ŷ_k = 2(ŷ_k − y_k)" in answer
+    assert "∂CE/∂z_3 = −0.100" in answer and "∂MSE/∂z_3 = −0.020" in answer and "∂MSE/∂ŷ_3 = 2(0.9 − 1) = −0.200" \
+        in answer
     evidence = section_text(report["evidence"], "e-q1b")
     assert f"{-1 / 0.9:.4f}" in evidence and "convex" in evidence and "problem1/gradients.png" in evidence
 
@@ -226,6 +232,11 @@ def test_problem_1c_bounds_and_vanishing_double_softmax_gradient_derived_indepen
             # |dL/dz_true| = p (1 - p) |g_true - <p, g>| <= p (1 - p) * 2, and p (1 - p) <= 9 e^-10 = 4.1e-4.
             assert abs(by_hand) < 2 * 9 * math.exp(-10)
     assert "MSE on ŷ (mean over the 10)" in section_text(report["evidence"], "e-q1c")
+    # The paired difference the key quotes is in the evidence too, as a measurement, not a cause.
+    gap = report["json"]["problem1"]["problem_1c"]["training"]["accuracy_gap"]
+    quoted = f"{gap['mean']:.3f} [{gap['low']:.3f}, {gap['high']:.3f}]"
+    assert quoted in section_text(report["md"], "q1c") and quoted in section_text(report["evidence"], "e-q1c")
+    assert "more slowly" not in section_text(report["md"], "q1c")
 
 
 def test_problem_2b_per_digit_errors_match_numpy_and_the_classifier(report):

@@ -42,9 +42,11 @@ def glance(results: dict) -> Section:
     return Section("grades", "Grades at a glance", "", [
         Table(["question", "grade", "points", "why"], rows),
         Paragraph("Points: the homework gives each problem's total only, so each total is split evenly among the "
-                  "problem's questions; correct earns a question's points, wrong or unanswered none. A partly "
-                  "correct answer earns the share of the question's parts it covers, parts covered / (covered + "
-                  "missed) as its grade lists them (2A: 5 of 6 blanks, 8.3 of 10). Intervals below are "
+                  "problem's questions; correct earns a question's points, wrong or unanswered none, and partly "
+                  "correct parts covered / (covered + missed) of them, the parts its grade lists (2A: 5 of 6 blanks, "
+                  "8.3 of 10). Every model trained for this key "
+                  "is jaxhw's Flax/optax reimplementation of the homework's PyTorch code, checked against PyTorch "
+                  "(problem 3). Intervals below are "
                   f"{COVERS} (about ±{error:.3f} at accuracy {accuracy:.2f} on {examples:,} test images)."),
     ], 2)
 
@@ -52,13 +54,16 @@ def glance(results: dict) -> Section:
 def _compared_with_torch(results: dict) -> str:
     """Which of problem 3's checks this run compared with PyTorch itself."""
     names = {"loader": "batching", "batchnorm": "BatchNorm", "dropout": "dropout", "adam": "Adam",
-             "zero_grad": "the loop without zero_grad()", "step_without_backward": "step() without backward()"}
+             "zero_grad": "a few SGD steps without zero_grad()",
+             "step_without_backward": "a few steps without backward()"}
     with_torch = [names.get(name, name) for name, check in results["problem3"].items()
                   if isinstance(check, dict) and check.get("reference") == "torch"]
     if not with_torch:
         return ("PyTorch was not installed, so problem 3 compares the JAX side with hand formulas; "
                 "`pip install torch` adds PyTorch itself.")
-    return f"Problem 3 ran PyTorch {results['problem3']['torch_version']} itself for {', '.join(with_torch)}."
+    return (f"PyTorch {results['problem3']['torch_version']} itself ran only problem 3's small checks, each beside "
+            f"its Flax/optax counterpart: {', '.join(with_torch)}; every model trained for epochs, those loops "
+            "with zero_grad() or backward() forgotten included, is Flax/optax.")
 
 
 def about(results: dict) -> Section:

@@ -35,9 +35,10 @@ def key(results: dict) -> list[Section]:
         "(a) `optimizer.zero_grad()`, (b) `model.train()`, (c) `x = images.view(images.size(0), -1)` (each image "
         "flattened to 784 numbers, the input and the target; `x = images` if the model flattens inside), (d) "
         "`loss = loss_fn(x_hat, x)`, (e) `loss.backward()`, "
-        "(f) `optimizer.step()`; the listing has no blank (g). Placed last, as in the listing, `zero_grad()` clears "
-        "the gradients before the next `backward()` as well as placed first.",
-        f"the loop as filled in trains: test MSE {ci_field(ae, 'test_mse', 4)} after {_trained(ae)}", "e-q2a",
+        "(f) `optimizer.step()`; the listing has no blank (g). The listing puts `zero_grad()` last in the loop; "
+        "that works as well as putting it first, since it still clears the gradients before the next `backward()`.",
+        f"the same loop, run as its Flax/optax counterpart (the *JAX:* line), trains: test MSE "
+        f"{ci_field(ae, 'test_mse', 4)} after {_trained(ae)}", "e-q2a",
         jax="(a) has no counterpart, since `jax.grad` returns fresh gradients on every call; (b) is the argument "
             "`train=True`; (e) and (f) are `grads = jax.grad(loss_fn)(params)` and "
             "`state.apply_gradients(grads=grads)`.")
@@ -54,17 +55,18 @@ def key(results: dict) -> list[Section]:
         read = (f", and the CNN trained for problem 4 reads only {percent(mean)} of the reconstructions as the right "
                 f"digit ({percent(original)} of the originals): several digits come back as one another")
     kept = (f"keeps only a coarse shape: its test MSE is {percent(drop)} below the mean image's but only "
-            f"{abs(digit_mean - ae['test_mse']):.4f} {'below' if ae['test_mse'] < digit_mean else 'above'} that of an "
-            f"image that knows only the digit (its class's mean image), worse on {worse} of "
+            f"{abs(digit_mean - ae['test_mse']):.4f} {'below' if ae['test_mse'] < digit_mean else 'above'} that of "
+            f"the right digit's mean image (the best guess from the label alone), worse on {worse} of "
             f"{len(by_class['autoencoder'])} digits")
     names = by_class["class_names"]
     q2b = key_question(
         "q2b", "2B. What the model learns, and why MSE", "2B",
-        f"It learns to squeeze each 784-pixel image into a {ae['latent']}-number code and to redraw it from the "
-        "code, without labels; MSE fits because the target is the input itself, a pixel-by-pixel regression "
-        f"(per-pixel binary cross-entropy is the other common choice). A {ae['latent']}-number code "
-        f"{kept}{read}. The overlapping classes of the code plane ([latent figure](#e-q2b)) are the same fact: "
-        "digits whose codes overlap come back alike.",
+        f"It learns to squeeze each 784-pixel image into a short code ({ae['latent']} numbers, this key's choice: the "
+        "homework leaves `Autoencoder()` undefined) and to redraw it from the code, without labels; MSE fits "
+        "because the target is the input itself, a pixel-by-pixel regression (per-pixel binary cross-entropy is the "
+        f"other common choice). A {ae['latent']}-number code "
+        f"{kept}{read}. The code plane ([latent figure](#e-q2b)) shows why: digits whose codes overlap come back "
+        "alike.",
         f"test MSE {ci_field(ae, 'test_mse', 4)}; the mean image {mean_image:.4f}; each digit's mean image "
         f"{digit_mean:.4f}"
         + (f"; the digits read right least often: {_worst(names, recognised, 3)} (share of their test images, mean "

@@ -24,7 +24,7 @@ def _with_torch(check: dict) -> bool:
 
 
 def _costs(fe: dict) -> str:
-    costs = [f"{with_interval(row['cost'])} at {'test batch ' if k == 0 else ''}{row['batch_size']}"
+    costs = [f"{with_interval(row['cost'])} {'with test batches of ' if k == 0 else 'of '}{row['batch_size']}"
              for k, row in enumerate(fe["rows"])]
     return costs[0] if len(costs) == 1 else ", ".join(costs[:-1]) + " and " + costs[-1]
 
@@ -39,7 +39,7 @@ def _batch_effect(fe: dict) -> str:
                 f"{effect['smaller']}: {with_interval(effect)})")
     better, worse = ((effect["larger"], effect["smaller"]) if effect["verdict"] == "supported"
                      else (effect["smaller"], effect["larger"]))
-    return (f"; in train mode it scores higher at test batch {better} than at {worse} ({with_interval(effect)})")
+    return f"; in train mode, batches of {better} score higher than of {worse} (by {with_interval(effect)})"
 
 
 def key(results: dict) -> list[Section]:
@@ -99,7 +99,7 @@ def key(results: dict) -> list[Section]:
     g = key_question("q3g", "3G. The line before inference", "3G",
                      "`model.eval()`, usually with inference inside `with torch.no_grad():` (which saves memory and "
                      "time and changes no prediction).",
-                     f"forgetting it, the CNN trained for problem 4 lost {_costs(fe)} of test accuracy (paired over "
+                     f"forgetting it cost the CNN trained for problem 4 test accuracy: {_costs(fe)} (paired over "
                      "the seeds)"
                      + _batch_effect(fe), "e-q3g", jax="`model.apply(variables, x, train=False)`.")
     intro = Section("problem-3", "Problem 3: PyTorch's training-loop concepts", "", [], 2)
