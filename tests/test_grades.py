@@ -83,7 +83,7 @@ def test_partial_credit_is_the_parts_covered_over_the_parts_named():
             assert found == pytest.approx((possible * len(grade.covers) / parts, possible)), key
             assert len(set(grade.covers + grade.misses)) == parts, key  # each part named once
     # 2A: the five blanks filled in are five parts, the empty (c) the sixth.
-    assert [part[:3] for part in GRADES["2A"].covers] == ["(a)", "(b)", "(d)", "(e)", "(f)"]
+    assert GRADES["2A"].covers == ("(a)", "(b)", "(d)", "(e)", "(f)")
     assert [part[:3] for part in GRADES["2A"].misses] == ["(c)"]
     assert points("2A") == pytest.approx((50 / 6, 10)) and points("1B") == pytest.approx((4, 10))
     assert points("5B") == pytest.approx((5, 10)) and points("4") is None

@@ -128,18 +128,16 @@ GRADES = {
     "1A": Grade("not answered", "The homework shows no answer to 1A.", misses=("the loss, −ln 0.4 = 0.916 nats",)),
     "1B": Grade("partly correct", "Right loss and intuition (two of five parts); no gradients, no likelihood "
                 "reason.",
-                covers=("which loss gives the larger signal: cross-entropy", "why MSE is poor, in part: cross-entropy "
-                        "punishes confident mistakes more"),
-                misses=("why cross-entropy: it is the likelihood of the softmax model", "the gradients: ∂CE/∂ŷ_3 = "
-                        "−1.111 against ∂MSE/∂ŷ_3 = −0.2 (summed MSE)", "why a larger signal helps, beyond 'better "
-                        "learning'")),
+                covers=("which loss gives the larger signal", "in part why MSE is poor: cross-entropy punishes "
+                        "confident mistakes more"),
+                misses=("why cross-entropy: maximum likelihood", "the gradients (∂CE/∂ŷ_3 = −1.111, ∂MSE/∂ŷ_3 = −0.2 "
+                        "summed)", "why a larger signal helps, beyond 'better learning'")),
     "1C": Grade("partly correct", "Answers why no softmax layer (one of two questions); not whether outputs "
                 "should sum to 1.",
                 covers=("CrossEntropyLoss applies (log-)softmax itself",),
                 misses=("the second question: probabilities are softmax(logits), computed when needed",)),
     "2A": Grade("partly correct", "Five of six blanks right; (c) is empty, so `x` is undefined.",
-                covers=("(a) `optimizer.zero_grad()`", "(b) `model.train()`", "(d) `loss = loss_fn(x_hat, x)`",
-                        "(e) `loss.backward()`", "(f) `optimizer.step()`"),
+                covers=("(a)", "(b)", "(d)", "(e)", "(f)"),
                 misses=("(c) `x = images.view(images.size(0), -1)` (or `x = images`): without it the loop stops with "
                         "a NameError",)),
     "2B": Grade("correct", "What it learns (a 2-number code) and why MSE (pixel-wise reconstruction).",
@@ -157,26 +155,25 @@ GRADES = {
     "3G": Grade("correct", "model.eval(); 'mode.eval()' is a spelling slip, as in 3A.",
                 covers=("model.eval() before inference",)),
     "4": Grade("not graded", "The notebook is not in the homework's text."),
-    "5A": Grade("partly correct", "The paragraph after problem 5: right that position matters (measured), but "
-                "argued for images; the size argument is minor at 50 x 8.",
-                covers=("a pattern at a new position is learned anew: no weights are shared across positions",
-                        "an MLP's parameter count grows with the input's size"),
-                misses=("that the positions here are the 50 time steps (the answer argues about images)",
-                        "that at 50 x 8 = 400 inputs the count is manageable (12,800 first-layer weights), not "
-                        "'unmanageable'")),
+    "5A": Grade("partly correct", "Right that position matters (measured), but argued for images; the size "
+                "argument is minor at 50 x 8.",
+                covers=("a pattern at a new position is learned anew (no weights shared across positions)",
+                        "parameters grow with the input"),
+                misses=("that the positions are the 50 time steps (it argues about images)", "that at 400 inputs "
+                        "the parameters (12,800 in the first layer) are manageable")),
     "5B": Grade("partly correct", "Right about local patterns and long range, but about images; its example, a "
-                "steady rise, shows at every step and is no CNN's worst case.",
-                covers=("most effective: local patterns wherever they occur", "least effective: dependencies between "
-                        "steps farther apart than its filters reach"),
-                misses=("that here a 1-D CNN slides over the 50 time steps with the 8 features as channels (the "
-                        "answer is about images)", "its example: a steady rise shows at every step, within a short "
-                        "filter's reach, so it is not a CNN's worst case")),
+                "steady rise, is no CNN's worst case.",
+                covers=("most effective: local patterns anywhere", "least effective: steps farther apart than its "
+                        "filters reach"),
+                misses=("that a 1-D CNN slides over the 50 steps, the 8 features as channels (it argues about images)",
+                        "its example: a steady rise shows at every step, within a short filter's reach, so it is no "
+                        "CNN's worst case")),
     "5C": Grade("partly correct", "LSTM and GRU, each with a reason, are one family (gated recurrent networks); "
                 "the GRU is not shown weaker.",
-                covers=("one family: recurrent networks (LSTM and GRU are both of it)", "why it suits: it learns "
-                        "sequential patterns, and its gating eases (not removes) vanishing gradients"),
-                misses=("a second family, such as attention-based Transformers", "why that second family suits "
-                        "the data")),
+                covers=("one family: recurrent networks (LSTM and GRU both)", "why: they learn sequential patterns, "
+                        "and gating eases (not removes) vanishing gradients"),
+                misses=("a second family, such as attention-based Transformers", "why a second family suits the "
+                        "data")),
 }
 
 
