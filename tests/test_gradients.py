@@ -273,7 +273,7 @@ def test_cli_end_to_end(tmp_path, capsys):
     assert training["train_examples"] == 1024 and training["epochs"] == 1
     per_seed = training["test_accuracy_per_seed"]
     assert len(per_seed["cross_entropy_on_logits"]) == len(training["seeds"]) >= 2
-    # Same seeds, data and steps: the extra softmax learns measurably slower (about 0.68 vs 0.52 after one
+    # Same seeds, data and steps: the extra softmax is measurably behind (about 0.68 vs 0.52 after one
     # epoch on 1,024 images), on every seed, and the paired interval says so.
     for logits, softmaxed in zip(per_seed["cross_entropy_on_logits"], per_seed["softmax_then_cross_entropy"]):
         assert logits > softmaxed + 0.05

@@ -127,5 +127,5 @@ def report_text(result: dict) -> str:
     gap = train["accuracy_gap"]
     interval = f" [{gap['low']:.3f}, {gap['high']:.3f}]" if gap["low"] is not None else ""
     lines.append(f"      paired difference {gap['mean']:+.3f}{interval}: {gap['verdict']} that the extra softmax "
-                 "learns slower")
+                 f"is behind after {train['epochs']} epoch(s)")
     return "\n".join(lines)
