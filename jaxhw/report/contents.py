@@ -43,8 +43,8 @@ def glance(results: dict) -> Section:
         Table(["question", "grade", "points", "why"], rows),
         Paragraph("Points: the homework gives each problem's total only, so each total is split evenly among the "
                   "problem's questions; correct earns a question's points, wrong or unanswered none, and partly "
-                  "correct parts covered / (covered + missed) of them, the parts its grade lists (2A: 5 of 6 blanks, "
-                  "8.3 of 10). Every model trained for this key "
+                  "correct the fraction parts covered / (covered + missed) of them, counting the parts its grade "
+                  "lists (2A: 5 of 6 blanks, 8.3 of 10). Every model trained for this key "
                   "is jaxhw's Flax/optax reimplementation of the homework's PyTorch code, checked against PyTorch "
                   "(problem 3). Intervals below are "
                   f"{COVERS} (about ±{error:.3f} at accuracy {accuracy:.2f} on {examples:,} test images)."),
