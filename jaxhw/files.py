@@ -11,8 +11,9 @@ only owner of its folders, and multi-file outputs built aside and swapped in who
 - ``StagedFolder``: the output is built in ``.NAME.staging`` beside ``NAME``, then swapped in (the old folder
   renamed to ``.NAME.old``, the new one renamed in, the old one removed). ``recover`` finishes or rolls back
   a swap that a kill interrupted, so a kill or a full disk leaves the previous output exactly as it was.
-- ``signals_deferred``: Ctrl-C or SIGTERM during a write that runs in other threads (orbax's checkpoint)
-  takes effect when the write has ended, so the write is whole and no thread outlives the interpreter.
+- ``signals_deferred``: Ctrl-C or SIGTERM during a write that runs in other threads (orbax's checkpoint), or
+  during the swap of a staged folder, takes effect when it has ended, so the write is whole, no thread outlives
+  the interpreter, and the line that reports the signal can say which output the folder holds.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from jaxhw import stopping
 from jaxhw.errors import InputError, ResourceError
 
 OUTPUT_MARKER = ".jaxhw-output"  # in every folder jaxhw builds: it may be replaced whole
@@ -233,6 +235,7 @@ class StagedFolder:
         self.target = pathlib.Path(target).absolute()
         self.staging = self.target.parent / f".{self.target.name}.staging"
         self.old = self.target.parent / f".{self.target.name}.old"
+        self.swapped = False  # whether the target now holds the new output
 
     def recover(self) -> str:
         """Finish or roll back a swap a kill interrupted, and drop an unfinished build; say what was done."""
@@ -274,9 +277,15 @@ class StagedFolder:
         return self.staging
 
     def __exit__(self, kind, error, trace) -> None:
-        if kind is not None:
+        if kind is not None or stopping.pending():
             shutil.rmtree(self.staging, ignore_errors=True)
+            if kind is None:
+                stopping.check()  # a signal came before the swap: it stops the run with the target as it was
             return
+        with signals_deferred():  # whole: a signal now acts once the target holds the new output
+            self._swap()
+
+    def _swap(self) -> None:
         try:
             write_bytes(self.staging / COMPLETE_MARKER, b"")
             _fsync_folder(self.staging)
@@ -291,6 +300,7 @@ class StagedFolder:
             if isinstance(error, OSError):
                 raise resource_error(error, self.target, "cannot swap in") from None
             raise
+        self.swapped = True
         (self.target / COMPLETE_MARKER).unlink(missing_ok=True)
         if self.old.exists():
             shutil.rmtree(self.old)
