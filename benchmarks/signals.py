@@ -103,6 +103,7 @@ def trial(base: pathlib.Path, cache: pathlib.Path, number: int, delay: float, pr
                                        or (is_new and says_new)),
         "checkpoints verify": verified and (newest in line or str(folder / "ck") not in line),
         "before jaxhw ran": process.returncode == -number,  # the signal's default action: no handler of jaxhw's yet
+        "after the swap": says_new,
         "ended first": ended_first, "delay": delay, "code": process.returncode, "line": line, "stderr": err[-2000:],
     }
     shutil.rmtree(folder)
@@ -162,6 +163,8 @@ def table(results: dict, ended_first: collections.Counter, life: float, args: ar
                                                  for runs in results.values()) + " |")
     rows.append("| (sent after the run had ended: drawn again) | " + " | ".join(
         str(ended_first[number]) for number in results) + " |")
+    rows.append("| of them after the output was swapped in | " + " | ".join(
+        f"{sum(r['after the swap'] for r in runs)}" for runs in results.values()) + " |")
     rows.append("| of them before jaxhw's first line ran | " + " | ".join(
         f"{sum(r['before jaxhw ran'] for r in runs)}" for runs in results.values()) + " |")
     rows.append("| all checks | " + " | ".join(f"{sum(all(r[c] for c in CHECKS) for r in runs)} of {len(runs)}"

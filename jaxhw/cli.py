@@ -245,8 +245,9 @@ def _outcome(main: Callable[[list[str] | None], Any], argv: list[str] | None) ->
             _RUN["stack"] = stack
             main(argv)
         stopping.check()  # a signal that landed where it could not act
-        distributed = sys.modules.get("jaxhw.training.distributed")  # loaded by every run that joined a group
-        if distributed is not None and distributed.joined():
+        from jaxhw.training import distributed
+
+        if distributed.joined():
             distributed.finish()
         stopping.stop_acting()
         number = stopping.received()  # one that came while the group finished
@@ -261,18 +262,21 @@ def _outcome(main: Callable[[list[str] | None], Any], argv: list[str] | None) ->
 
 
 def _failure(error: Exception) -> int:
-    """The one line and exit code of an error that stopped a command; an unknown error is raised again. (The
-    modules whose errors are looked for are looked up, not imported: a module that never loaded raised nothing.)"""
-    fit, distributed = sys.modules.get("jaxhw.training.fit"), sys.modules.get("jaxhw.training.distributed")
-    if isinstance(error, InputError):
+    """The one line and exit code of an error that stopped a command; an unknown error is raised again."""
+    if isinstance(error, InputError):  # often before JAX has loaded: answered without loading it
         return _fail(error, 2)
-    if isinstance(error, ResourceError) or (fit is not None and isinstance(error, fit.TrainingDiverged)):
+    if isinstance(error, ResourceError):
         return _fail(error, 1)
     if isinstance(error, MemoryError):
         return _fail("out of host memory (a numpy allocation failed)", 1)
+    from jaxhw.training import distributed
+    from jaxhw.training.fit import TrainingDiverged
+
+    if isinstance(error, TrainingDiverged):
+        return _fail(error, 1)
     if _is_out_of_memory(error):
         return _fail(f"out of device memory: {str(error).splitlines()[0][:300]}", 1)
-    if distributed is not None and distributed.lost_in_collective(error):
+    if distributed.lost_in_collective(error):
         return _fail(distributed.await_verdict(error), 1)
     raise error
 
