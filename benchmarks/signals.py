@@ -165,7 +165,7 @@ def table(results: dict, ended_first: collections.Counter, life: float, args: ar
         str(ended_first[number]) for number in results) + " |")
     rows.append("| of them after the output was swapped in | " + " | ".join(
         f"{sum(r['after the swap'] for r in runs)}" for runs in results.values()) + " |")
-    rows.append("| of them before jaxhw's first line ran | " + " | ".join(
+    rows.append("| of them before jaxhw's first line ran (the signal's default action) | " + " | ".join(
         f"{sum(r['before jaxhw ran'] for r in runs)}" for runs in results.values()) + " |")
     rows.append("| all checks | " + " | ".join(f"{sum(all(r[c] for c in CHECKS) for r in runs)} of {len(runs)}"
                                               for runs in results.values()) + " |")

@@ -10,8 +10,8 @@ when it ends, so a signal that was received never lets a command end with exit 0
 
 A command records signals from its first import on (``record_from_start``, called by ``jaxhw.cli`` when the
 process was started as a jaxhw command, before numpy, JAX, orbax or matplotlib load); ``run_cli`` makes them
-act (``install``) while the command runs and says how it ended (``ended``), so that a signal that comes while
-the interpreter shuts down after a run still ends it with the signal's code.
+act (``install``, ``act``) while the command runs and says how it ended (``ended``), so that a signal that comes
+while the process exits after a run still ends it with the signal's code.
 """
 from __future__ import annotations
 
@@ -169,11 +169,17 @@ def record_from_start(commands: tuple[str, ...]) -> None:
 
 
 def _at_exit() -> None:
-    number, line_for = _STATE.received, _STATE.exit_line
-    if number is None or _STATE.exit_code != 0 or line_for is None:
+    """The last exit handler: a signal after a run that succeeded ends it with the signal's code and line; then
+    the process ends at once, because the interpreter's own teardown puts back the default handlers, under
+    which a signal would kill it with no line (with JAX loaded that teardown takes a large part of a second)."""
+    number, code, line_for = _STATE.received, _STATE.exit_code, _STATE.exit_line
+    if code is None:  # an error nothing handled: the interpreter ends as usual, with its traceback
         return
     try:
+        if number is not None and code == 0 and line_for is not None:
+            code = EXIT_CODES[number]
+            print(line_for(number), file=sys.stderr)
         sys.stdout.flush()
-        print(line_for(number), file=sys.stderr, flush=True)
+        sys.stderr.flush()
     finally:
-        os._exit(EXIT_CODES[number])
+        os._exit(code)
