@@ -15,7 +15,7 @@ import functools
 import os
 import pathlib
 import sys
-import tempfile
+import time
 from typing import Any, Callable
 
 from jaxhw.common import (
@@ -27,9 +27,10 @@ from jaxhw.common import (
 from jaxhw.configs import ProcessGroup
 from jaxhw.data.images import DATASETS, SOURCES
 from jaxhw.errors import InputError, ResourceError
-from jaxhw.files import FolderLock, StagedFolder
+from jaxhw.files import COMMIT_RECORD, FolderLock, StagedFolder, check_writable, real_folder, saved_epochs
 
-DEFAULT_COMPILE_CACHE = pathlib.Path(os.environ.get("JAXHW_CACHE_DIR", pathlib.Path.home() / ".cache" / "jaxhw"))
+# An empty JAXHW_CACHE_DIR counts as unset (not as the current folder); ``start`` says so in one line.
+DEFAULT_COMPILE_CACHE = pathlib.Path(os.environ.get("JAXHW_CACHE_DIR") or pathlib.Path.home() / ".cache" / "jaxhw")
 DEFAULT_COMPILE_CACHE = DEFAULT_COMPILE_CACHE / "jax"
 
 
@@ -151,15 +152,22 @@ def enable_compilation_cache(path: pathlib.Path | None) -> None:
     """Turn on JAX's persistent compilation cache, so a second run of a command does not compile again; None
     turns it off (also for a process that had turned it on, as a test session calling several commands does)."""
     import jax
+    from jax.experimental.compilation_cache import compilation_cache
 
+    if path is not None:
+        try:  # a cache JAX cannot write to is a dozen warnings a run: one line instead, and no cache
+            path = real_folder(path, "compilation cache")
+            path.mkdir(parents=True, exist_ok=True)
+            check_writable(path, "compilation cache")
+        except OSError as e:
+            note(f"compilation cache disabled ({path}: {e.strerror})")
+            path = None
+        except InputError as e:
+            note(f"compilation cache disabled: {e}")
+            path = None
+    compilation_cache.reset_cache()  # JAX decides whether to use a cache once, at the first compilation
     jax.config.update("jax_enable_compilation_cache", path is not None)
     if path is None:
-        return
-
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        print(f"jaxhw: compilation cache disabled ({path}: {e.strerror})", file=sys.stderr)
         return
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
@@ -171,23 +179,17 @@ _RUN: dict[str, Any] = {}
 
 
 def prepare_out_dir(path: pathlib.Path) -> pathlib.Path:
-    """Prove the output directory can be built (its parent is writable) before any work starts."""
-    parent = path.absolute().parent
+    """The real output directory (symlinks followed), proven buildable (its parent is writable) before any work
+    starts."""
+    real = real_folder(path, "output directory")
     try:
-        parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".write-test-"):
-            pass
+        real.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise InputError(f"output directory {str(path)!r} is not writable: {e.strerror or e}") from None
-    if path.exists() and not path.is_dir():
+    check_writable(real.parent, "output directory's parent")
+    if real.exists() and not real.is_dir():
         raise InputError(f"output directory {str(path)!r} is not writable: it exists and is not a directory")
-    return path
-
-
-def _saved_epochs(directory: pathlib.Path | None) -> list[int]:
-    if directory is None or not directory.is_dir():
-        return []
-    return sorted(int(p.name) for p in directory.iterdir() if p.is_dir() and p.name.isdigit())
+    return real
 
 
 def kept_line() -> str:
@@ -199,10 +201,22 @@ def kept_line() -> str:
         kept.append(f"{out} holds this run's complete output" if staged is not None and staged.swapped
                     else f"{out} is as it was before this run")
     if checkpoints is not None:
-        epochs = _saved_epochs(checkpoints)
-        kept.append(f"checkpoints up to epoch {epochs[-1]} are in {checkpoints}: run the same command with --resume "
-                    "to continue" if epochs else f"no epoch had finished, so {checkpoints} holds no checkpoint yet")
+        epochs = saved_epochs(checkpoints)
+        if epochs and _RUN.get("overwrite") and not _saved_by_this_run(checkpoints, epochs[-1]):
+            kept.append(f"the earlier run's checkpoints in {checkpoints} are as they were (--overwrite replaces them "
+                        "only when this run saves its first)")
+        else:
+            kept.append(f"checkpoints up to epoch {epochs[-1]} are in {checkpoints}: run the same command with "
+                        "--resume to continue" if epochs
+                        else f"no epoch had finished, so {checkpoints} holds no checkpoint yet")
     return "; ".join(kept)
+
+
+def _saved_by_this_run(directory: pathlib.Path, epoch: int) -> bool:
+    try:
+        return (pathlib.Path(directory) / str(epoch) / COMMIT_RECORD).stat().st_mtime >= _RUN["started"]
+    except (OSError, KeyError):
+        return False
 
 
 def interrupted_line(number: int) -> str:
@@ -307,21 +321,27 @@ def start(args: argparse.Namespace) -> pathlib.Path | None:
         from jaxhw.training import distributed
 
         distributed.join(group, on_loss=kept_line)
+    if os.environ.get("JAXHW_CACHE_DIR") == "" and not args.no_compile_cache and \
+            args.compile_cache == DEFAULT_COMPILE_CACHE:
+        note(f"JAXHW_CACHE_DIR is empty, so the compilation cache is in its default place {DEFAULT_COMPILE_CACHE}")
     enable_compilation_cache(None if args.no_compile_cache else args.compile_cache)
     import jax
 
     if jax.process_index() != 0:
         return None
+    # Every path resolved first, then locked (a symlink meets the lock of the folder it leads to), then checked;
+    # nothing is deleted before the whole input has been (the checkpoints a run replaces: at its first save).
     out = prepare_out_dir(args.out)
     checkpoint_dir = getattr(args, "checkpoint_dir", None)
     if checkpoint_dir is not None:
-        inside = checkpoint_dir.absolute().resolve()
-        if inside == out.absolute().resolve() or out.absolute().resolve() in inside.parents:
+        inside = real_folder(checkpoint_dir, "checkpoint dir")
+        if inside == out or out in inside.parents:
             raise InputError(f"--checkpoint-dir {checkpoint_dir} lies inside --out {out}, which each run replaces "
                              "whole: keep checkpoints beside the output, not in it")
     lock = FolderLock(out, "output directory").acquire()
     _RUN["stack"].callback(lock.release)
-    _RUN.update(out=out, checkpoint_dir=checkpoint_dir)
+    _RUN.update(out=out, checkpoint_dir=checkpoint_dir, overwrite=getattr(args, "overwrite", False),
+                started=time.time())
     note(lock.note)
     staged = StagedFolder(out)
     note(staged.recover())

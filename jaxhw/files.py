@@ -11,6 +11,10 @@ only owner of its folders, and multi-file outputs built aside and swapped in who
 - ``StagedFolder``: the output is built in ``.NAME.staging`` beside ``NAME``, then swapped in (the old folder
   renamed to ``.NAME.old``, the new one renamed in, the old one removed). ``recover`` finishes or rolls back
   a swap that a kill interrupted, so a kill or a full disk leaves the previous output exactly as it was.
+- Paths are resolved first (``real_folder``): a lock and a swap act on the real folder a symlink leads to, so
+  two routes to one folder meet one lock, and the staging folder lives beside the real target on its file system.
+- Only checkpoints jaxhw wrote count (``is_checkpoint``): a folder named by an epoch that holds jaxhw's metadata
+  item beside orbax's record of the commit; any other folder, numeric name or not, is never counted or deleted.
 - ``signals_deferred``: Ctrl-C or SIGTERM during a write that runs in other threads (orbax's checkpoint), or
   during the swap of a staged folder, takes effect when it has ended, so the write is whole, no thread outlives
   the interpreter, and the line that reports the signal can say which output the folder holds.
@@ -24,6 +28,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -61,13 +66,25 @@ def _fsync_folder(folder: pathlib.Path) -> None:
         os.close(descriptor)
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux shows it (another thread may be creating files)."""
+    with contextlib.suppress(OSError, ValueError, StopIteration):
+        with open("/proc/self/status") as status:
+            return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def write_bytes(path: pathlib.Path, data: bytes) -> pathlib.Path:
-    """Write a file atomically (see the module docstring); a full disk or a refused write is a ResourceError
-    naming the path, and leaves the old file and no temporary behind."""
+    """Write a file atomically (see the module docstring), with the mode a plain ``open`` would give it (0644
+    under umask 022); a full disk or a refused write is a ResourceError naming the path, and leaves the old file
+    and no temporary behind."""
     path = pathlib.Path(path)
     temporary = None
     try:
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.fchmod(handle, 0o666 & ~_umask())  # mkstemp makes 0600: nobody else could read a report
         with os.fdopen(handle, "wb") as file:
             file.write(data)
             file.flush()
@@ -131,6 +148,99 @@ def write_json(path: pathlib.Path, data: Any) -> pathlib.Path:
     return write_text(path, json_text(data))
 
 
+# ------------------------------------------------------------------------------------------------ paths
+
+CHECKPOINT_META_ITEM = "meta"  # the orbax item of a checkpoint that holds jaxhw's metadata (its run description)
+COMMIT_RECORD = "_CHECKPOINT_METADATA"  # what orbax writes in a checkpoint folder as it commits it
+STEP_NAME = re.compile(r"0|[1-9][0-9]*")  # orbax's step folder names
+NAME_MAX = 255  # bytes in one file name on most file systems, where os.pathconf cannot say
+
+
+def _reason(error: OSError) -> str:
+    return RESOURCE_ERRORS.get(error.errno) or (error.strerror or str(error)).lower()
+
+
+def real_folder(path: pathlib.Path | str, what: str) -> pathlib.Path:
+    """The absolute path of the folder ``path`` names, every symlink followed, whether it exists yet or not;
+    InputError for a symlink loop or a file where one of its folders should be."""
+    given = pathlib.Path(path).expanduser()
+    try:
+        real = given.absolute().resolve()
+    except (RuntimeError, OSError) as error:  # a loop: RuntimeError before Python 3.13, ELOOP after
+        if isinstance(error, OSError) and error.errno != errno.ELOOP:
+            raise InputError(f"{what} {str(given)!r} cannot be resolved: {_reason(error)}") from None
+        raise InputError(f"{what} {str(given)!r} is a symlink loop: it never reaches a folder") from None
+    for ancestor in real.parents:
+        if os.path.lexists(ancestor):
+            if not os.path.isdir(ancestor):
+                raise InputError(f"{what} {str(given)!r} is not writable: {ancestor} is a file, not a folder")
+            break
+    return real
+
+
+def check_writable(folder: pathlib.Path, what: str) -> None:
+    """InputError unless a file can be created in ``folder`` (not a read-only mount, a permission, a full disk)."""
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        raise InputError(f"{what} {str(folder)!r} is not writable: {_reason(error)}") from None
+
+
+def check_name_fits(folder: pathlib.Path, sibling: str, what: str) -> None:
+    """InputError unless ``sibling``, a name jaxhw builds beside ``folder`` from its name, fits the file system."""
+    existing = next((p for p in (folder.parent, *folder.parent.parents) if os.path.isdir(p)), pathlib.Path("/"))
+    try:
+        limit = os.pathconf(existing, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = NAME_MAX
+    size, extra = len(os.fsencode(folder.name)), len(os.fsencode(sibling)) - len(os.fsencode(folder.name))
+    if size + extra > limit:
+        built = sibling.replace(folder.name, "NAME")
+        raise InputError(f"{what} {folder}: its name is {size} bytes long, and the {built} that jaxhw builds beside "
+                         f"it would be {size + extra}, over the file system's limit of {limit}: choose a name of "
+                         f"at most {limit - extra} bytes")
+
+
+def is_checkpoint(folder: pathlib.Path) -> bool:
+    """A checkpoint jaxhw wrote: a folder named by its epoch holding jaxhw's metadata item beside orbax's record
+    of the commit. No other folder, whatever its name, is counted, rotated or deleted as a checkpoint."""
+    folder = pathlib.Path(folder)
+    return (STEP_NAME.fullmatch(folder.name) is not None and (folder / CHECKPOINT_META_ITEM).is_dir()
+            and (folder / COMMIT_RECORD).is_file())
+
+
+def saved_epochs(directory: pathlib.Path | None) -> list[int]:
+    """The epochs of the checkpoints jaxhw wrote in ``directory``, oldest first (not yet verified)."""
+    if directory is None or not os.path.isdir(directory):
+        return []
+    try:
+        entries = list(pathlib.Path(directory).iterdir())
+    except OSError:
+        return []
+    return sorted(int(entry.name) for entry in entries if is_checkpoint(entry))
+
+
+def _removable(folder: pathlib.Path) -> str:
+    """Why ``folder`` could not be removed whole: a folder in it that is write-protected or a mount point ("" if
+    none)."""
+    effective = os.access in os.supports_effective_ids
+    for root, _, _ in os.walk(folder):
+        if not os.access(root, os.W_OK | os.X_OK, effective_ids=effective):
+            return f"{root} is write-protected"
+        if root != str(folder) and os.path.ismount(root):
+            return f"{root} is a mount point"
+    return ""
+
+
+def _remove(folder: pathlib.Path, what: str) -> None:
+    """Remove a folder jaxhw built; a refusal is one line naming it."""
+    try:
+        shutil.rmtree(folder)
+    except OSError as error:
+        raise ResourceError(f"cannot remove {what} {folder}: {_reason(error)}; remove it by hand") from None
+
+
 # ------------------------------------------------------------------------------------------------ locks
 
 
@@ -160,8 +270,9 @@ def signals_deferred() -> Iterator[None]:
 
 
 def lock_path(folder: pathlib.Path) -> pathlib.Path:
-    """Where the lock of a folder lives: ``.NAME.lock`` beside it (so swapping the folder keeps the lock)."""
-    folder = pathlib.Path(folder).absolute()
+    """Where the lock of a folder lives: ``.NAME.lock`` beside the real folder (so swapping the folder keeps the
+    lock, and a symlink to a locked folder meets the same lock)."""
+    folder = real_folder(folder, "folder")
     return folder.parent / f".{folder.name}.lock"
 
 
@@ -169,17 +280,19 @@ class FolderLock:
     """An exclusive lock on a folder for as long as a run lives (see the module docstring)."""
 
     def __init__(self, folder: pathlib.Path, what: str):
-        self.folder, self.what, self.path = pathlib.Path(folder), what, lock_path(folder)
+        self.folder, self.what = real_folder(folder, what), what
+        self.path = lock_path(self.folder)
         self.descriptor: int | None = None
         self.note = ""  # set when the lock of a process that died was taken over
 
     def acquire(self) -> "FolderLock":
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            check_name_fits(self.folder, self.path.name, self.what)
             self.descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as error:
             raise InputError(f"{self.what} {self.folder}: cannot create its lock {self.path}: "
-                             f"{error.strerror}") from None
+                             f"{_reason(error)}") from None
         try:
             fcntl.flock(self.descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -191,9 +304,14 @@ class FolderLock:
         previous = self._holder()
         if previous:
             self.note = f"took over the lock of {self.folder} left by {previous}, which is no longer running"
-        os.ftruncate(self.descriptor, 0)
-        os.pwrite(self.descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                                               "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+        try:
+            os.ftruncate(self.descriptor, 0)
+            os.pwrite(self.descriptor, json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                                   "since": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(), 0)
+        except OSError as error:  # a full disk: not even the lock's few bytes fit
+            self.release()
+            raise InputError(f"{self.what} {self.folder}: cannot write its lock {self.path}: "
+                             f"{_reason(error)}") from None
         return self
 
     def _holder(self) -> str:
@@ -209,7 +327,8 @@ class FolderLock:
         """Unlock and leave an empty lock file (the next holder finds no one to take over from)."""
         if self.descriptor is None:
             return
-        os.ftruncate(self.descriptor, 0)
+        with contextlib.suppress(OSError):
+            os.ftruncate(self.descriptor, 0)
         fcntl.flock(self.descriptor, fcntl.LOCK_UN)
         os.close(self.descriptor)
         self.descriptor = None
@@ -232,9 +351,10 @@ class StagedFolder:
     """
 
     def __init__(self, target: pathlib.Path):
-        self.target = pathlib.Path(target).absolute()
+        self.target = real_folder(target, "output directory")  # built beside the real folder, on its file system
         self.staging = self.target.parent / f".{self.target.name}.staging"
         self.old = self.target.parent / f".{self.target.name}.old"
+        check_name_fits(self.target, self.staging.name, "output directory")
         self.swapped = False  # whether the target now holds the new output
 
     def recover(self) -> str:
@@ -242,29 +362,42 @@ class StagedFolder:
         done = ""
         if self.old.exists():
             if self.target.exists():
-                shutil.rmtree(self.old)
+                _remove(self.old, "the previous output an interrupted run left")
                 done = f"removed the previous output {self.old} that an interrupted run left"
             elif (self.staging / COMPLETE_MARKER).exists():
                 os.replace(self.staging, self.target)
-                shutil.rmtree(self.old)
+                _remove(self.old, "the previous output an interrupted run left")
                 done = f"finished swapping in the output of an interrupted run at {self.target}"
             else:
                 os.replace(self.old, self.target)
                 done = f"restored {self.target} from an interrupted swap"
         if self.staging.exists():
-            shutil.rmtree(self.staging)
+            _remove(self.staging, "the unfinished output of an interrupted run")
             done = done or f"removed the unfinished output {self.staging} of an interrupted run"
         return done
 
     def check_replaceable(self) -> None:
-        """InputError unless the target is missing, empty, or a folder jaxhw built (it is replaced whole)."""
+        """InputError unless the target is missing, empty, or a folder jaxhw built (it is replaced whole), and the
+        swap can happen: no checkpoints inside, not a mount point, nothing write-protected."""
         if not self.target.exists():
             return
         if not self.target.is_dir():
             raise InputError(f"output directory {self.target} exists and is not a directory")
+        checkpoints = saved_epochs(self.target)
+        if checkpoints:
+            raise InputError(f"output directory {self.target} holds checkpoints (epochs "
+                             f"{', '.join(map(str, checkpoints))}) that replacing it would delete: choose another "
+                             "--out, or move the checkpoints out of it")
+        if os.path.ismount(self.target):
+            raise InputError(f"output directory {self.target} is a mount point, which jaxhw cannot swap a new "
+                             f"output in for: use a folder inside it, such as {self.target / 'run'}")
         if any(self.target.iterdir()) and not (self.target / OUTPUT_MARKER).exists():
             raise InputError(f"output directory {self.target} holds files jaxhw did not write; jaxhw replaces its "
                              "output folder whole, so choose a new or empty folder")
+        blocked = _removable(self.target)  # walked last: only a folder jaxhw built, not a mistyped home folder
+        if blocked:
+            raise InputError(f"output directory {self.target} cannot be replaced whole: {blocked}; make it "
+                             "writable, or choose another --out")
 
     def __enter__(self) -> pathlib.Path:
         self.recover()
@@ -303,4 +436,4 @@ class StagedFolder:
         self.swapped = True
         (self.target / COMPLETE_MARKER).unlink(missing_ok=True)
         if self.old.exists():
-            shutil.rmtree(self.old)
+            _remove(self.old, f"the previous output (the new one is in {self.target})")

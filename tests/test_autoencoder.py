@@ -195,7 +195,7 @@ def test_epoch_metric_is_the_mse(digits):
 
 def test_cli_end_to_end_on_embedded_digits(tmp_path, capsys):
     out = tmp_path / "run"
-    code = autoencode_main(["--source", "embedded", "--epochs", "1", "--out", str(out), "--no-compile-cache"])
+    code = autoencode_main(["--source", "embedded", "--epochs", "1", "--out", str(out)])
     assert code == 0
     for name in ("metrics.json", "reconstructions.png", "latent.png", "manifold.png"):
         assert (out / name).stat().st_size > 0, name
@@ -221,7 +221,7 @@ def test_cli_end_to_end_on_embedded_digits(tmp_path, capsys):
     (["--weight-init", "xavier"], "unknown weight init 'xavier': expected one of flax, torch"),
 ])
 def test_cli_bad_input_exits_2(argv, message, tmp_path, capsys):
-    code = autoencode_main(["--source", "embedded", "--out", str(tmp_path), "--no-compile-cache", *argv])
+    code = autoencode_main(["--source", "embedded", "--out", str(tmp_path), *argv])
     assert code == 2
     assert message in capsys.readouterr().err
 

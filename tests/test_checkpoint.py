@@ -84,7 +84,7 @@ def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
 
 
 def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
-    common = ["--source", "embedded", "--epochs", "1", "--no-compile-cache", "--out", str(tmp_path / "o"),
+    common = ["--source", "embedded", "--epochs", "1", "--out", str(tmp_path / "o"),
               "--checkpoint-dir", str(tmp_path / "ck")]
     assert main(common) == 0
     assert main(common + ["--model", "cnn", "--resume"]) == 2
@@ -168,7 +168,7 @@ def test_nan_in_float_data_is_rejected_before_training():
 def test_autoencode_resumes_to_the_same_history_as_an_uninterrupted_run(tmp_path):
     from jaxhw.autoencode import main as autoencode
 
-    common = ["--source", "embedded", "--no-compile-cache", "--batch-size", "256"]
+    common = ["--source", "embedded", "--batch-size", "256"]
     assert autoencode(common + ["--epochs", "3", "--out", str(tmp_path / "whole")]) == 0
     # --no-tensorboard is no part of the run's description: the second leg resumes without it.
     assert autoencode(common + ["--epochs", "2", "--out", str(tmp_path / "part"), "--checkpoint-dir",

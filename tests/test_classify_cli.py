@@ -10,7 +10,7 @@ from jaxhw.classify import main
 
 
 def test_one_epoch_on_embedded_data(tmp_path, capsys):
-    assert main(["--epochs", "1", "--source", "embedded", "--out", str(tmp_path), "--no-compile-cache"]) == 0
+    assert main(["--epochs", "1", "--source", "embedded", "--out", str(tmp_path)]) == 0
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["data_source"] == "embedded:mnist_5k" and metrics["model"] == "mlp"
     assert metrics["parameters"] == 784 * 64 + 64 + 64 * 10 + 10  # the homework MLP's size, counted by hand

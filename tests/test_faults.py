@@ -6,13 +6,16 @@ when CI is set)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -123,7 +126,6 @@ CORRUPTIONS = {
         os.urandom(_largest_array_file(step).stat().st_size)),
     "two flipped bytes": lambda step: _flip(_largest_array_file(step)),
     "deleted metadata": lambda step: (step / "meta" / "metadata").unlink(),
-    "empty newer step folder": lambda step: (step.parent / "7").mkdir(),
     "renamed step folder": lambda step: step.rename(step.parent / "9"),
 }
 
@@ -152,6 +154,18 @@ def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninter
     assert metrics(tmp_path / "out") == uninterrupted
     assert any((ck / "unusable").iterdir())  # set aside, not deleted
     assert sorted(p.name for p in ck.iterdir() if p.name.isdigit()) == ["1", "2", "3"]
+
+
+def test_a_newer_folder_jaxhw_did_not_write_is_left_alone_by_resume(tmp_path, cache, uninterrupted, capsys):
+    """An empty folder named by an epoch is no checkpoint: neither resumed from nor set aside nor deleted."""
+    ck = tmp_path / "ck"
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
+    (ck / "7").mkdir()
+    capsys.readouterr()
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
+    assert "skipped" not in capsys.readouterr().err
+    assert metrics(tmp_path / "out") == uninterrupted
+    assert sorted(p.name for p in ck.iterdir()) == ["1", "2", "3", "7"] and not any((ck / "7").iterdir())
 
 
 def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_each_field(tmp_path, cache, capsys):
@@ -436,6 +450,247 @@ def test_strict_json_names_every_non_finite_number():
     assert json.loads(files.json_text({"x": float("nan")}), parse_constant=_reject) == {"x": None, "x_nonfinite": "nan"}
 
 
+# ---------------------------------------------------------------------------------------------- paths
+# Resolve, then lock, then check, then delete: symlinks, mount points, write protection, long names, full disks.
+# As root, chmod stops no write: write protection is a read-only mount there.
+
+
+@pytest.fixture()
+def mount(tmp_path):
+    """``mount(folder, *options)``: mount a tmpfs (``-t tmpfs -o ...``) or a read-only bind of the folder onto
+    itself (options ``"bind,ro"``) on ``folder``; unmounted afterwards."""
+    mounted = []
+
+    def run(command: list[str]) -> None:
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            if os.environ.get("CI"):
+                pytest.fail(f"CI must be able to mount: {result.stderr.strip()}")
+            pytest.skip(f"cannot mount here: {result.stderr.strip()}")
+
+    def mount_on(folder: pathlib.Path, options: str) -> pathlib.Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        if options == "bind,ro":
+            run(["mount", "--bind", str(folder), str(folder)])
+            mounted.append(folder)
+            run(["mount", "-o", "remount,bind,ro", str(folder)])
+        else:
+            run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)])
+            mounted.append(folder)
+        return folder
+
+    yield mount_on
+    for folder in reversed(mounted):
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def write_protect(folder: pathlib.Path, mount) -> None:
+    """Make ``folder`` refuse writes to everyone: chmod, or a read-only bind mount for root."""
+    if os.geteuid() == 0:
+        mount(folder, "bind,ro")
+    else:
+        folder.chmod(0o555)
+
+
+def fake_checkpoint(directory: pathlib.Path, epoch: int) -> pathlib.Path:
+    """A folder that counts as a checkpoint jaxhw wrote (jaxhw.files.is_checkpoint), for the checks that refuse
+    before anything is restored."""
+    step = directory / str(epoch)
+    (step / files.CHECKPOINT_META_ITEM).mkdir(parents=True)
+    (step / files.COMMIT_RECORD).write_text("{}")
+    return step
+
+
+def refused(capsys, code: int, argv: list[str], main=classify) -> str:
+    """The one error line of a run that must end with ``code``."""
+    assert main(argv) == code
+    return one_error_line(capsys)
+
+
+def test_overwrite_deletes_nothing_before_the_input_is_checked_and_only_checkpoints_jaxhw_wrote(tmp_path, capsys):
+    ck = tmp_path / "ck"
+    old = fake_checkpoint(ck, 5)
+    (ck / "2024").mkdir()
+    (ck / "2024" / "thesis.txt").write_text("four years")
+    (ck / "0").mkdir()
+    (ck / "0" / "notes.txt").write_text("mine")
+    before = snapshot(ck)
+    bad_data = ["--source", "idx", "--data-dir", str(tmp_path / "no" / "such"), "--no-compile-cache",
+                "--out", str(tmp_path / "out"), "--checkpoint-dir", str(ck), "--overwrite"]
+    assert "does not exist or is not a directory" in refused(capsys, 2, bad_data)
+    assert snapshot(ck) == before and old.is_dir()
+    # The run that does overwrite: the old checkpoint goes, the user's numeric folders stay, through rotation too.
+    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--keep-checkpoints", "1", "--checkpoint-dir",
+                        str(ck), "--overwrite")) == 0
+    assert sorted(p.name for p in ck.iterdir()) == ["0", "2", "2024"]
+    assert (ck / "2024" / "thesis.txt").read_text() == "four years" and (ck / "0" / "notes.txt").read_text() == "mine"
+    assert "absl" not in capsys.readouterr().err
+
+
+def test_a_run_stopped_before_its_first_save_says_the_checkpoints_it_would_overwrite_are_as_they_were(
+        tmp_path, monkeypatch):
+    from jaxhw import cli
+
+    ck = tmp_path / "ck"
+    fake_checkpoint(ck, 5)
+    monkeypatch.setattr(cli, "_RUN", {"checkpoint_dir": ck, "overwrite": True, "started": time.time() + 1})
+    assert cli.kept_line() == f"the earlier run's checkpoints in {ck} are as they were (--overwrite replaces them " \
+                              "only when this run saves its first)"
+    cli._RUN["started"] -= 2  # this run saved epoch 5 itself
+    assert cli.kept_line().startswith(f"checkpoints up to epoch 5 are in {ck}: run the same command with --resume")
+
+
+def test_a_symlink_meets_the_lock_of_the_folder_it_leads_to(tmp_path, capsys):
+    for option, what in (("--checkpoint-dir", "checkpoint dir"), ("--out", "output directory")):
+        real, link = tmp_path / f"real{option}", tmp_path / f"link{option}"
+        if option == "--checkpoint-dir":
+            fake_checkpoint(real, 1)
+        else:
+            real.mkdir()
+            (real / files.OUTPUT_MARKER).write_text("")
+        link.symlink_to(real)
+        before = snapshot(real)
+        overwrite = ["--overwrite"] if option == "--checkpoint-dir" else []
+        with files.FolderLock(real, what):  # another run holds the real folder
+            line = refused(capsys, 2, mlp(None, tmp_path / "o", "--epochs", "1", option, str(link), *overwrite))
+        assert f"{what} {real} is in use by another jaxhw run" in line and snapshot(real) == before
+
+
+def test_out_through_a_symlink_replaces_the_folder_it_leads_to_with_files_that_honour_the_umask(tmp_path, capsys):
+    real, link = tmp_path / "real", tmp_path / "link"
+    real.mkdir()
+    (real / files.OUTPUT_MARKER).write_text("")  # an earlier run's output, replaced through the link
+    (real / "old.json").write_text("{}")
+    link.symlink_to(real, target_is_directory=True)
+    previous = os.umask(0o022)
+    try:
+        assert classify(mlp(None, link, "--epochs", "1", "--no-tensorboard")) == 0
+    finally:
+        os.umask(previous)
+    assert not (real / "old.json").exists()
+    assert link.is_symlink() and (real / "metrics.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".real.lock", "link", "real"]  # staged beside the real one
+    assert {oct(p.stat().st_mode & 0o777) for p in real.iterdir() if p.is_file()} == {oct(0o644)}
+
+
+def test_a_loop_a_long_name_a_mount_point_and_a_file_on_the_way_are_one_line_before_training(
+        tmp_path, mount, capsys):
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert "is a symlink loop" in refused(capsys, 2, mlp(None, loop, "--epochs", "1"))
+    long_name = tmp_path / ("x" * 248)
+    line = refused(capsys, 2, mlp(None, long_name, "--epochs", "1"))
+    assert "its name is 248 bytes long, and the .NAME.staging" in line and "at most 246 bytes" in line
+    disk = mount(tmp_path / "disk", "size=64k")
+    assert "is a mount point" in refused(capsys, 2, mlp(None, disk, "--epochs", "1"))
+    (tmp_path / "file").write_text("")
+    line = refused(capsys, 2, mlp(None, tmp_path / "out", "--checkpoint-dir", str(tmp_path / "file" / "ck")))
+    assert f"{tmp_path / 'file'} is a file, not a folder" in line
+    assert not (tmp_path / "out").exists() and not long_name.exists()
+
+
+def test_an_output_that_holds_checkpoints_or_is_write_protected_is_not_replaced(tmp_path, mount, capsys):
+    out = tmp_path / "R1"
+    fake_checkpoint(out, 1)
+    (out / files.OUTPUT_MARKER).write_text("")
+    assert "holds checkpoints (epochs 1) that replacing it would delete" in refused(
+        capsys, 2, mlp(None, out, "--epochs", "1"))
+    assert (out / "1").is_dir()
+    protected = tmp_path / "protected"
+    (protected / "tensorboard").mkdir(parents=True)
+    (protected / files.OUTPUT_MARKER).write_text("")
+    write_protect(protected / "tensorboard", mount)
+    line = refused(capsys, 2, mlp(None, protected, "--epochs", "1"))
+    assert f"{protected / 'tensorboard'} is write-protected" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".R1.lock", ".protected.lock", "R1", "protected"]
+
+
+def test_a_full_disk_at_the_lock_is_one_line(tmp_path, mount, capsys):
+    disk = mount(tmp_path / "disk", "size=64k")
+    with contextlib.suppress(OSError), open(disk / "filler", "wb", buffering=0) as filler:
+        while filler.write(b"\0" * 4096):  # until the disk is full
+            pass
+    line = refused(capsys, 2, mlp(None, disk / "out", "--epochs", "1"))
+    assert f"cannot write its lock {disk / '.out.lock'}: no space left on the device" in line
+
+
+def test_a_read_only_checkpoint_dir_is_refused_before_a_corrupt_checkpoint_is_set_aside(tmp_path, mount, capsys):
+    ck = tmp_path / "ck"
+    fake_checkpoint(ck, 1)
+    fake_checkpoint(ck, 2)
+    write_protect(ck, mount)
+    line = refused(capsys, 2, mlp(None, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume"))
+    assert f"checkpoint dir {str(ck)!r} is not writable" in line
+    assert sorted(p.name for p in ck.iterdir()) == ["1", "2"]
+    missing = tmp_path / "typo"
+    line = refused(capsys, 2, mlp(None, tmp_path / "out", "--checkpoint-dir", str(missing), "--resume"))
+    assert f"--resume: checkpoint dir {missing} does not exist" in line and not missing.exists()
+
+
+@contextlib.contextmanager
+def as_nobody():
+    """Run the block with the effective user id of nobody when root (whom no permission stops)."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+def test_an_unreadable_data_dir_is_one_line(tmp_path, capsys):
+    shared = pathlib.Path(tempfile.mkdtemp())  # in the system's temporary folder, which nobody can reach too
+    try:
+        shared.chmod(0o777)
+        data = shared / "data"
+        write_idx_dataset(data, 20)
+        data.chmod(0)
+        command = ["--source", "idx", "--no-compile-cache", "--data-dir"]
+        # A refusal one step earlier, as this user: it imports what the run needs (nobody cannot read every
+        # installation).
+        assert classify(command + [str(shared / "missing"), "--out", str(tmp_path / "out")]) == 2
+        capsys.readouterr()
+        with as_nobody():
+            code = classify(command + [str(data), "--out", str(shared / "out")])
+        assert code == 2
+        assert f"data dir {str(data)!r} is not readable: permission denied" in one_error_line(capsys)
+    finally:
+        (shared / "data").chmod(0o755)
+        shutil.rmtree(shared)
+
+
+def test_a_read_only_compile_cache_and_an_empty_cache_variable_are_one_line_each(tmp_path, mount, monkeypatch,
+                                                                                  capsys):
+    from jaxhw import cli
+
+    cache_dir = tmp_path / "cache"
+    cache_dir.mkdir()
+    write_protect(cache_dir, mount)
+    argv = mlp(None, tmp_path / "out", "--checkpoint-dir", str(tmp_path / "out" / "ck"))  # refused after the cache
+    argv[argv.index("--no-compile-cache")] = "--compile-cache"
+    argv.insert(argv.index("--compile-cache") + 1, str(cache_dir))
+    try:
+        assert classify(argv) == 2
+    finally:
+        cli.enable_compilation_cache(None)
+    notes = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("error:")]
+    assert len(notes) == 1 and notes[0].startswith(f"jaxhw: compilation cache disabled: compilation cache "
+                                                   f"{str(cache_dir)!r} is not writable"), notes
+    empty = subprocess.run([sys.executable, "-c", "from jaxhw import cli; print(cli.DEFAULT_COMPILE_CACHE)"],
+                           env={**os.environ, "JAXHW_CACHE_DIR": ""}, capture_output=True, text=True, cwd=tmp_path)
+    assert empty.stdout.strip() == str(pathlib.Path.home() / ".cache" / "jaxhw" / "jax"), empty.stderr
+    monkeypatch.setenv("JAXHW_CACHE_DIR", "")
+    monkeypatch.setattr(cli, "enable_compilation_cache", lambda path: None)
+    argv = mlp(None, tmp_path / "loop", "--compile-cache", str(cli.DEFAULT_COMPILE_CACHE))
+    argv.remove("--no-compile-cache")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    assert classify(argv) == 2
+    assert "jaxhw: JAXHW_CACHE_DIR is empty, so the compilation cache is in its default place" in \
+        capsys.readouterr().err
+
+
 # ---- signals that always stop a run, checkpoints verified whole, quiet fallbacks
 
 
@@ -647,11 +902,3 @@ def test_an_edited_history_or_lost_manifests_are_set_aside_quietly_and_the_run_r
     history = json.loads((out / "metrics.json").read_text())["epochs"]
     assert [round(epoch["test_loss"], 6) for epoch in history] == [round(epoch["test_loss"], 6) for epoch in expected]
     assert sorted(p.name for p in (ck / "unusable").iterdir()) == ["2", "3"]
-
-
-def test_resume_from_a_checkpoint_dir_that_does_not_exist_is_refused(tmp_path, capsys):
-    missing = tmp_path / "chekpoints"
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(missing), "--resume")) == 2
-    assert one_error_line(capsys) == (f"error: --resume: there is no checkpoint dir {str(missing)!r}: check the path, "
-                                      "or drop --resume to start afresh")
-    assert not missing.exists() and not (tmp_path / "out").exists()

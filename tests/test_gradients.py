@@ -259,7 +259,7 @@ def test_1c_softmax_then_log_overflows_where_log_softmax_does_not():
 
 def test_cli_end_to_end(tmp_path, capsys):
     args = ["--out", str(tmp_path), "--label-as-class", "3", "--renormalize", "--epochs", "1",
-            "--train-examples", "1024", "--no-compile-cache"]
+            "--train-examples", "1024"]
     assert main(args) == 0
     out = capsys.readouterr().out
     for fragment in ("11 entries", "sum to 1.05", "5 entries", "largest entry is 0.1", "= 0.9163", "= 0.9651",

@@ -143,8 +143,7 @@ def test_a_diverging_member_is_named(digits):
 
 
 def test_classify_with_seeds_writes_means_intervals_and_per_seed_records(tmp_path):
-    args = ["--source", "embedded", "--epochs", "2", "--batch-size", "256", "--seeds", "3", "--seed", "5",
-            "--no-compile-cache"]
+    args = ["--source", "embedded", "--epochs", "2", "--batch-size", "256", "--seeds", "3", "--seed", "5"]
     assert classify(args + ["--out", str(tmp_path / "three")]) == 0
     metrics = json.loads((tmp_path / "three" / "metrics.json").read_text())
     per_seed = metrics["per_seed"]
@@ -159,14 +158,14 @@ def test_classify_with_seeds_writes_means_intervals_and_per_seed_records(tmp_pat
     assert len(metrics["epochs"][-1]["test_accuracy_per_seed"]) == 3
     # Member 1 of the program is seed 6 trained alone (up to float32 rounding of a vmapped sum).
     assert classify(["--source", "embedded", "--epochs", "2", "--batch-size", "256", "--seed", "6",
-                     "--no-compile-cache", "--out", str(tmp_path / "six")]) == 0
+                     "--out", str(tmp_path / "six")]) == 0
     alone = json.loads((tmp_path / "six" / "metrics.json").read_text())
     assert alone["test_accuracy_ci95"] is None and len(alone["per_seed"]) == 1
     assert per_seed[1]["test_loss"] == pytest.approx(alone["test_loss"], rel=1e-4)
 
 
 def test_seeds_resume_from_a_checkpoint_of_the_whole_stack(tmp_path):
-    common = ["--source", "embedded", "--batch-size", "512", "--seeds", "2", "--no-compile-cache"]
+    common = ["--source", "embedded", "--batch-size", "512", "--seeds", "2"]
     assert classify(common + ["--epochs", "3", "--out", str(tmp_path / "whole")]) == 0
     ck = ["--checkpoint-dir", str(tmp_path / "ck")]
     assert classify(common + ck + ["--epochs", "2", "--out", str(tmp_path / "part")]) == 0

@@ -18,16 +18,17 @@ CELL_TIMEOUT = 600  # seconds; the quick budget runs each notebook in about a mi
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def execute(path: pathlib.Path) -> tuple[nbformat.NotebookNode, float]:
-    """The notebook executed in its own folder by a python3 kernel that imports this checkout's jaxhw, and the
-    seconds it took; a failing cell fails the test with its source and its error."""
+def execute(path: pathlib.Path, environment: dict[str, str] | None = None) -> tuple[nbformat.NotebookNode, float]:
+    """The notebook executed in its own folder by a python3 kernel that imports this checkout's jaxhw (with
+    ``environment`` added to this process's), and the seconds it took; a failing cell fails the test with its
+    source and its error."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, kernel_name="python3", timeout=CELL_TIMEOUT, startup_timeout=180,
                             resources={"metadata": {"path": str(path.parent)}})
     python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     started = time.perf_counter()
     try:
-        client.execute(env={**os.environ, "PYTHONPATH": python_path})
+        client.execute(env={**os.environ, **(environment or {}), "PYTHONPATH": python_path})
     except CellExecutionError as error:
         failed = next((index for index, cell in enumerate(notebook.cells)
                        if any(output.get("output_type") == "error" for output in cell.get("outputs", []))), None)
@@ -42,8 +43,9 @@ def outputs_of(notebook: nbformat.NotebookNode, output_type: str) -> list:
 
 
 @pytest.mark.notebooks
-def test_homework_notebook_runs_shows_its_figures_and_asserts_its_numbers():
-    notebook, seconds = execute(NOTEBOOKS / "homework.ipynb")
+def test_homework_notebook_runs_shows_its_figures_and_asserts_its_numbers(quick_report, session_cache_environment):
+    # After the --quick report, whose programs (problems 1-4 at the same budget) it loads from the session's cache.
+    notebook, seconds = execute(NOTEBOOKS / "homework.ipynb", session_cache_environment)
     pictures = [output for output in outputs_of(notebook, "display_data") if "image/png" in output.data]
     # problem 1's gradients, problem 2's four, problem 4's curves and confusion matrices, 3E, problem 5's bars
     assert len(pictures) >= 10, f"only {len(pictures)} figures shown"

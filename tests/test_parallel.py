@@ -96,8 +96,12 @@ def report():
 def test_eight_devices_give_the_same_parameters_as_one(report, model):
     r = report[model]
     assert r["devices_holding_params"] == 8  # parameters really were placed on all 8 devices
-    # float32 tolerance: the reduction order of the gradient sum differs between 1 and 8 devices.
-    assert r["max_abs_diff"] <= 1e-5 * max(1.0, r["max_abs_value"]), r
+    # float32 tolerance: the reduction order of the gradient sum differs between 1 and 8 devices, and the CNN's
+    # BatchNorm divides that noise by each batch's standard deviation at every step, so how far it grows depends on
+    # the CPU's vector width (3.6e-5 on an Intel Xeon, under 1e-5 on an AMD EPYC). A sharding error is an update's
+    # size: a gradient summed over one device of eight moves the parameters by about lr x gradient, 1e-3 or more.
+    tolerance = 1e-4 if model == "cnn" else 1e-5
+    assert r["max_abs_diff"] <= tolerance * max(1.0, r["max_abs_value"]), r
     assert np.allclose(r["loss_1"], r["loss_8"], rtol=1e-5), r
     if "eval_1" in r:  # the test set scored from batches built on the host equals the on-device scan
         assert np.allclose(r["eval_1"], r["eval_8"], rtol=1e-5), r

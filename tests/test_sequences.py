@@ -267,7 +267,7 @@ def test_claims_follow_the_paired_intervals():
 
 
 def test_quick_cli_writes_results_for_every_model_and_task(tmp_path, capsys):
-    assert main(["--quick", "--out", str(tmp_path), "--no-compile-cache"]) == 0
+    assert main(["--quick", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["config"]["tasks"] == ["order", "shifted_motif"] and results["config"]["seeds"] == [0, 1]
     assert len(results["runs"]) == 2 * 2 * len(SEQUENCE_MODELS)  # tasks x seeds x models

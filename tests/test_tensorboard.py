@@ -14,7 +14,7 @@ from jaxhw.classify import main as classify
 
 def test_seeds_3_give_one_run_per_seed_holding_every_number_of_metrics_json(tmp_path):
     out = tmp_path / "out"
-    assert classify(["--source", "embedded", "--batch-size", "512", "--no-compile-cache", "--epochs", "2",
+    assert classify(["--source", "embedded", "--batch-size", "512", "--epochs", "2",
                      "--seeds", "3", "--lr", "0.003", "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert sorted(p.name for p in (out / "tensorboard").iterdir()) == ["seed_0", "seed_1", "seed_2"]

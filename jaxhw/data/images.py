@@ -91,6 +91,12 @@ def _check_request(name: str, source: str, data_dir) -> None:
         raise InputError(f"unknown source {source!r}: expected one of {', '.join(SOURCES)}")
     if data_dir is not None and not pathlib.Path(data_dir).is_dir():
         raise InputError(f"data dir {str(data_dir)!r} does not exist or is not a directory")
+    if data_dir is not None:
+        try:
+            os.listdir(data_dir)
+        except OSError as error:
+            raise InputError(f"data dir {str(data_dir)!r} is not readable: {(error.strerror or str(error)).lower()}"
+                             ) from None
     if data_dir is not None and source == "embedded":
         raise InputError(f"--source embedded reads the digits shipped with jaxhw and no --data-dir (got {data_dir})")
 

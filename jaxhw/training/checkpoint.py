@@ -7,13 +7,15 @@ the history so far, the run's description, a BLAKE2b checksum of every saved arr
 and description.
 
 ``--resume`` takes the newest checkpoint that restores, carries its own epoch and matches its checksums; newer
-ones that do not (truncated or garbled files, missing metadata, an empty or renamed step folder, flipped
-bits, an edited history) are moved into ``unusable/`` inside the directory, never deleted, and named in one line;
-orbax's errors from the reads it abandoned are kept off stderr. ``--resume`` into a directory that does not exist
-is refused (a mistyped path would otherwise start afresh). A checkpoint
+ones that do not (truncated or garbled files, missing metadata, a renamed step folder, flipped bits, an edited
+history) are moved into ``unusable/`` inside the directory, never deleted, and named in one line; orbax's errors
+from the reads it abandoned are kept off stderr. A checkpoint
 of a different run (its description differs) is refused with the fields that differ. A fresh run into a
-directory that already holds checkpoints is refused unless it resumes or overwrites them. The directory is
-locked (jaxhw.files.FolderLock) while the store is open.
+directory that already holds checkpoints is refused unless it resumes or overwrites them; overwritten ones are
+deleted only when the first new checkpoint is about to be saved, so a run that stops before (bad input, a
+signal) leaves them. Only checkpoints jaxhw wrote (jaxhw.files.is_checkpoint) are counted, rotated or deleted:
+a folder of the user's in the directory, even one named by a number, is left alone. The directory is resolved
+(symlinks followed) and locked (jaxhw.files.FolderLock) while the store is open.
 
 Over several processes (``jaxhw.training.distributed``) every process opens the store and calls ``save`` and
 ``resume`` alike, but process 0 alone locks, writes and reads the directory (the others need not see it at
@@ -35,7 +37,16 @@ from jax.experimental import multihost_utils
 from jaxhw import stopping
 from jaxhw.common import ModuleOnFirstUse
 from jaxhw.errors import InputError, ResourceError
-from jaxhw.files import RESOURCE_ERRORS, FolderLock, resource_error, signals_deferred
+from jaxhw.files import (
+    CHECKPOINT_META_ITEM,
+    RESOURCE_ERRORS,
+    FolderLock,
+    check_writable,
+    is_checkpoint,
+    real_folder,
+    resource_error,
+    signals_deferred,
+)
 from jaxhw.training.distributed import share
 from jaxhw.training.parallel import process_local
 from jaxhw.training.state import TrainState
@@ -117,6 +128,23 @@ def quiet_abandoned_reads() -> None:
     sys.unraisablehook = hook
 
 
+class _JaxhwSteps:
+    """orbax's step names ("1", "2", ...), but only the checkpoints jaxhw wrote count as steps: orbax neither
+    rotates nor skips a save past a folder of the user's (``C/0/notes.txt``, ``exp/2024``)."""
+
+    def __init__(self):
+        self.standard = ocp.step.standard_name_format()
+
+    def build_name(self, step: int) -> str:
+        return self.standard.build_name(step)
+
+    def find_all(self, base_path):
+        return (found for found in self.standard.find_all(base_path) if is_checkpoint(pathlib.Path(found.path)))
+
+    def find_step(self, base_path, step: int):
+        return self.standard.find_step(base_path, step)
+
+
 class Unusable(Exception):
     """A checkpoint that cannot be trusted; the message says why in a few words."""
 
@@ -124,32 +152,35 @@ class Unusable(Exception):
 class CheckpointStore:
     """Epoch-end checkpoints of one run in ``directory``; the ``keep`` newest are kept.
 
-    ``resume=False`` refuses a directory that holds checkpoints (``overwrite=True`` deletes them first).
-    ``log`` receives the one-line notes (checkpoints set aside, a lock taken over).
+    ``resume=False`` refuses a directory that holds checkpoints (``overwrite=True`` deletes them at the first
+    save). ``log`` receives the one-line notes (checkpoints set aside, a lock taken over).
     """
 
     def __init__(self, directory: str | pathlib.Path, keep: int = 3, description: dict | None = None, *,
                  resume: bool = False, overwrite: bool = False, log: Callable[[str], None] | None = None):
         if keep < 1:
             raise InputError(f"keep must be at least 1 checkpoint, got {keep}")
-        self.directory = pathlib.Path(directory).absolute()
+        self.directory = real_folder(directory, "checkpoint dir")
         self.description = dict(description or {})
         self.keep = keep
         self.log = log or (lambda line: print(f"jaxhw: {line}", file=sys.stderr))
         self.writer = jax.process_index() == 0  # the one process that touches the directory
         self.last_saved: int | None = None  # what the other processes know of the newest checkpoint
+        self.replacing: list[int] = []  # the epochs --overwrite deletes at the first save
         if not self.writer:
             self.lock = self.manager = None
             return
         if self.directory.exists() and not self.directory.is_dir():
             raise InputError(f"checkpoint dir {str(directory)!r} exists and is not a directory")
-        if resume and not self.directory.exists():
-            raise InputError(f"--resume: there is no checkpoint dir {str(directory)!r}: check the path, or drop "
-                             "--resume to start afresh")
         self.lock = FolderLock(self.directory, "checkpoint dir").acquire()
         if self.lock.note:
             self.log(self.lock.note)
         try:
+            if resume and not self.directory.exists():
+                raise InputError(f"--resume: checkpoint dir {self.directory} does not exist, so there is nothing to "
+                                 "resume: check the path, or leave out --resume to start afresh")
+            if self.directory.exists():
+                check_writable(self.directory, "checkpoint dir")  # a run saves there at every epoch end
             self.manager = self._open_manager()
             existing = self.steps()
             if existing and not resume:
@@ -157,11 +188,7 @@ class CheckpointStore:
                     raise InputError(f"checkpoint dir {self.directory} already holds checkpoints (epochs "
                                      f"{', '.join(map(str, existing))}): use --resume to continue that run, "
                                      "--overwrite to replace them, or another --checkpoint-dir")
-                self.manager.close()
-                stopping.check()  # a signal that came before this point deletes nothing
-                for step in existing:
-                    shutil.rmtree(self.directory / str(step))
-                self.manager = self._open_manager()
+                self.replacing = existing
         except BaseException:
             self.lock.release()
             raise
@@ -169,16 +196,28 @@ class CheckpointStore:
     def _open_manager(self):
         alone = ocp.options.MultiprocessingOptions(primary_host=0, active_processes={0})  # no barrier with others
         options = ocp.CheckpointManagerOptions(max_to_keep=self.keep, enable_async_checkpointing=False, create=False,
-                                               multiprocessing_options=alone)
+                                               multiprocessing_options=alone, step_name_format=_JaxhwSteps())
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            return ocp.CheckpointManager(self.directory, options=options, item_names=("state", "meta"))
+            return ocp.CheckpointManager(self.directory, options=options, item_names=("state", CHECKPOINT_META_ITEM))
         except OSError as error:
             raise resource_error(error, self.directory, "cannot use checkpoint dir") from None
 
     def steps(self) -> list[int]:
-        """The epochs of the checkpoint folders in the directory, oldest first (not yet verified)."""
-        return sorted(self.manager.all_steps())
+        """The epochs of this run's checkpoints in the directory (not those it replaces), oldest first (not yet
+        verified)."""
+        return sorted(step for step in self.manager.all_steps() if step not in self.replacing)
+
+    def _delete_replaced(self) -> None:
+        """Delete the checkpoints --overwrite replaces: once a new one is ready to take their place."""
+        if not self.replacing:
+            return
+        self.manager.close()
+        stopping.check()  # a signal that came before this point deletes nothing
+        for step in self.replacing:
+            shutil.rmtree(self.directory / str(step))
+        self.replacing = []
+        self.manager = self._open_manager()
 
     def latest_epoch(self) -> int | None:
         """The newest epoch saved, or None (not verified: see ``resume``)."""
@@ -204,6 +243,10 @@ class CheckpointStore:
             raise ResourceError(f"cannot save the checkpoint of epoch {epoch} in {self.directory}: it needs about "
                                 f"{(needed + CHECKPOINT_MARGIN) / 2**20:.1f} MiB and the device has "
                                 f"{free / 2**20:.1f} MiB free")
+        if (self.directory / str(epoch)).exists() and not is_checkpoint(self.directory / str(epoch)):
+            raise ResourceError(f"cannot save the checkpoint of epoch {epoch} in {self.directory}: "
+                                f"{self.directory / str(epoch)} is a folder jaxhw did not write; move it away")
+        self._delete_replaced()
         try:
             with signals_deferred():  # orbax writes in threads: Ctrl-C mid-save would leave them running at exit
                 self.manager.save(epoch, args=ocp.args.Composite(state=ocp.args.StandardSave(arrays),
@@ -299,13 +342,17 @@ class CheckpointStore:
             return
         self.manager.close()
         aside = self.directory / UNUSABLE
-        aside.mkdir(exist_ok=True)
-        for step, _ in unusable:
-            destination, copy = aside / str(step), 1
-            while destination.exists():
-                copy += 1
-                destination = aside / f"{step}-{copy}"
-            shutil.move(str(self.directory / str(step)), str(destination))
+        try:
+            aside.mkdir(exist_ok=True)
+            for step, _ in unusable:
+                destination, copy = aside / str(step), 1
+                while destination.exists():
+                    copy += 1
+                    destination = aside / f"{step}-{copy}"
+                shutil.move(str(self.directory / str(step)), str(destination))
+        except OSError as error:
+            raise resource_error(error, aside, "cannot set aside the unusable checkpoints "
+                                 f"({', '.join(str(step) for step, _ in unusable)}) in") from None
         self.manager = self._open_manager()
         self.log(f"skipped unusable checkpoints in {self.directory} and moved them to {aside}: "
                  + "; ".join(f"epoch {step} ({reason})" for step, reason in unusable))
