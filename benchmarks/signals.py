@@ -74,7 +74,8 @@ def checkpoints_verify(directory: pathlib.Path) -> tuple[bool, list[int]]:
     return True, steps
 
 
-def trial(base: pathlib.Path, cache: pathlib.Path, number: int, delay: float, previous: dict) -> dict:
+def trial(base: pathlib.Path, cache: pathlib.Path, number: int, delay: float, previous: dict,
+          previous_checkpoints: dict) -> dict:
     """One run signalled after ``delay`` s: what each check found."""
     folder = pathlib.Path(tempfile.mkdtemp(prefix="trial-", dir=base))
     shutil.copytree(base / "previous" / "out", folder / "out")
@@ -82,8 +83,8 @@ def trial(base: pathlib.Path, cache: pathlib.Path, number: int, delay: float, pr
     process = subprocess.Popen(command(folder, cache, 1, "--overwrite"), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     time.sleep(delay)
-    ended_first = process.poll() is not None
     process.send_signal(number)
+    ended_first = process.returncode is not None  # send_signal sends nothing to a process that has ended
     _, err = process.communicate(timeout=300)
     errors = [line for line in err.splitlines() if line.startswith("error:")]
     line = errors[0] if errors else ""
@@ -93,8 +94,11 @@ def trial(base: pathlib.Path, cache: pathlib.Path, number: int, delay: float, pr
     is_previous, is_new = now == previous, new.get("config", {}).get("seed") == 1 and len(new.get("epochs", [])) == 2
     leftovers = [p.name for p in folder.iterdir() if p.name.startswith((".out.staging", ".out.old"))]
     says_previous, says_new = "out is as it was before this run" in line, "out holds this run's complete output" in line
+    untouched = previous_checkpoints == snapshot(folder / "ck")  # --overwrite had not yet replaced them
     verified, steps = checkpoints_verify(folder / "ck")
     newest = f"checkpoints up to epoch {steps[-1]} are in" if steps else "holds no checkpoint yet"
+    if untouched:
+        newest = "the earlier run's checkpoints in"
     found = {
         "exit code": process.returncode == EXPECTED[number],
         "one error line, no traceback": len(errors) == 1 and "Traceback" not in err and "Exception ignored" not in err,
@@ -121,7 +125,7 @@ def main() -> None:
     cache = base / "cache"
     (base / "previous").mkdir()
     subprocess.run(command(base / "previous", cache, 0), check=True, capture_output=True)  # fills the cache
-    previous = snapshot(base / "previous" / "out")
+    previous, previous_checkpoints = snapshot(base / "previous" / "out"), snapshot(base / "previous" / "ck")
     lives = []
     for _ in range(2):  # the life of a trial's run, uninterrupted
         shutil.copytree(base / "previous", base / "measured")
@@ -136,7 +140,7 @@ def main() -> None:
     index = 0
     while (waiting := [number for number, runs in results.items() if len(runs) < args.trials]):
         number, delay, index = draw.choice(waiting), draw.uniform(0, life), index + 1
-        found = trial(base, cache, number, delay, previous)
+        found = trial(base, cache, number, delay, previous, previous_checkpoints)
         if found["ended first"]:  # the run was quicker than the one measured: another moment is drawn
             ended_first[number] += 1
             print(f"{index:2d} {signal.Signals(number).name} at {delay:.2f} s: the run had ended")

@@ -172,9 +172,11 @@ def _at_exit() -> None:
     """The last exit handler: a signal after a run that succeeded ends it with the signal's code and line; then
     the process ends at once, because the interpreter's own teardown puts back the default handlers, under
     which a signal would kill it with no line (with JAX loaded that teardown takes a large part of a second)."""
-    number, code, line_for = _STATE.received, _STATE.exit_code, _STATE.exit_line
+    code, line_for = _STATE.exit_code, _STATE.exit_line
     if code is None:  # an error nothing handled: the interpreter ends as usual, with its traceback
         return
+    signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # one that comes from now on is pending, not lost
+    number = _STATE.received or min(signal.sigpending() & set(SIGNALS), default=None)
     try:
         if number is not None and code == 0 and line_for is not None:
             code = EXIT_CODES[number]
