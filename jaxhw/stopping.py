@@ -2,11 +2,12 @@
 
 Python raises KeyboardInterrupt wherever the main thread is when a signal's handler runs, and some places eat
 it: JAX's garbage-collection callback prints "Exception ignored" and the run goes on; a class body's
-``__set_name__`` turns it into a RuntimeError (Python 3.11). So the handler here first records the signal, then
-raises KeyboardInterrupt (SIGINT) or ``Terminated`` (SIGTERM) only outside such frames; inside one it asks again
-a moment later. After raising it also asks again later, in case something swallowed the exception. A run checks
-at its safe points too (every epoch, before deleting checkpoints, before swapping in its output) and once more
-when it ends, so a signal that was received never lets a command end with exit 0.
+``__set_name__`` turns it into a RuntimeError (Python 3.11); a context manager's ``__exit__`` would stop half-way
+(a lock left unreleased). So the handler here first records the signal, then raises KeyboardInterrupt (SIGINT)
+or ``Terminated`` (SIGTERM) only outside such frames; inside one it asks again a moment later. After raising it
+also asks again later, in case something swallowed the exception. A run checks at its safe points too (every
+epoch, before deleting checkpoints, before swapping in its output) and once more when it ends, so a signal that
+was received never lets a command end with exit 0.
 
 A command records signals from its first import on (``record_from_start``, called by ``jaxhw.cli`` when the
 process was started as a jaxhw command, before numpy, JAX, orbax or matplotlib load); ``run_cli`` makes them
@@ -26,9 +27,10 @@ from typing import Callable
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
-# Functions that swallow or rewrap an exception raised inside them (besides every gc callback).
-SWALLOWING = frozenset({"_xla_gc_callback", "__del__", "__set_name__"})
-RETRY_SECONDS = 0.05  # when a signal landed in a swallowing frame
+# Functions an exception must not be raised in (besides every gc callback): they swallow it or rewrap it, or
+# they are cleanup it would cut short (a context manager's exit releasing a lock).
+SHIELDED = frozenset({"_xla_gc_callback", "__del__", "__set_name__", "__exit__"})
+RETRY_SECONDS = 0.05  # when a signal landed in a shielded frame
 CONFIRM_SECONDS = 0.5  # after raising: if the run still goes on, something swallowed the exception
 
 
@@ -65,10 +67,10 @@ def _in_flight() -> bool:
     return isinstance(sys.exc_info()[1], (KeyboardInterrupt, Terminated))
 
 
-def _swallows(frame) -> bool:
+def _shielded(frame) -> bool:
     callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
     while frame is not None:
-        if frame.f_code.co_name in SWALLOWING or frame.f_code in callbacks:
+        if frame.f_code.co_name in SHIELDED or frame.f_code in callbacks:
             return True
         frame = frame.f_back
     return False
@@ -97,7 +99,7 @@ def _handle(number: int, frame) -> None:
     if _in_flight():
         _ask_again(CONFIRM_SECONDS)
         return
-    if _swallows(frame):
+    if _shielded(frame):
         _ask_again(RETRY_SECONDS)
         return
     _ask_again(CONFIRM_SECONDS)

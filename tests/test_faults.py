@@ -728,8 +728,9 @@ def _until_stopped(seconds: float = 5.0) -> None:
 
 def test_a_signal_landing_where_an_exception_would_be_swallowed_still_stops_the_run(capsys):
     """Ctrl-C inside a garbage-collection callback (where JAX's ``_xla_gc_callback`` would print "Exception
-    ignored" and let the run go on), SIGTERM inside ``__set_name__`` (which wraps it in a RuntimeError), and a
-    signal whose exception the run itself swallows each end the run with the signal's code and one line."""
+    ignored" and let the run go on), SIGTERM inside ``__set_name__`` (which wraps it in a RuntimeError), Ctrl-C
+    in a context manager's exit (which it would cut short), and a signal whose exception the run itself swallows
+    each end the run with the signal's code and one line."""
     import gc
 
     def in_gc_callback(phase, info):
@@ -755,6 +756,24 @@ def test_a_signal_landing_where_an_exception_would_be_swallowed_still_stops_the_
 
     code, line, _ = _stopped_in_process(capsys, class_body)
     assert (code, line) == (143, "error: interrupted by SIGTERM")
+
+    released = []
+
+    @contextlib.contextmanager
+    def lock():
+        try:
+            yield
+        finally:
+            _kill_self_with(signal.SIGINT)  # as a command's lock is released
+            released.append(True)
+
+    def cleaning_up(argv):
+        with lock():
+            pass
+        _until_stopped()
+
+    assert _stopped_in_process(capsys, cleaning_up)[:2] == (130, "error: interrupted by Ctrl-C (SIGINT)")
+    assert released == [True]  # the cleanup ran to its end first
 
     def swallowing(argv):
         try:
