@@ -8,7 +8,8 @@ compilation, training, writing, exit). A trial counts as right when the process
 - printed exactly one ``error:`` line and no traceback or "Exception ignored",
 - left --out either as the previous output or as the complete new one (and nothing staged beside it), with the
   line saying which ("is as it was before this run" or "holds this run's complete output"),
-- left checkpoints that all verify (every array checksum and record checksum), the line naming the newest.
+- left checkpoints that all verify (every array checksum and record checksum), the line naming the newest,
+- released its locks (an empty lock file: the next run has no lock of a dead process to take over).
 A signal that comes before Python has run jaxhw's first line (the interpreter's own start-up, tens of
 milliseconds) is counted apart: nothing in jaxhw can act on it. Prints the counts and appends them to RESULTS.md.
 
@@ -34,7 +35,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 EXPECTED = {signal.SIGINT: 130, signal.SIGTERM: 143}
 CHECKS = ("exit code", "one error line, no traceback", "output whole", "line true about the output",
-          "checkpoints verify")
+          "checkpoints verify", "locks released")
 
 
 def command(folder: pathlib.Path, cache: pathlib.Path, seed: int, *extra: str) -> list[str]:
@@ -107,6 +108,7 @@ def trial(base: pathlib.Path, cache: pathlib.Path, number: int, delay: float, pr
                                        or (is_new and says_new)),
         "checkpoints verify": verified and (newest in line or str(folder / "ck") not in line),
         "before jaxhw ran": process.returncode == -number,  # the signal's default action: no handler of jaxhw's yet
+        "locks released": all(lock.stat().st_size == 0 for lock in folder.glob(".*.lock")),
         "after the swap": says_new,
         "ended first": ended_first, "delay": delay, "code": process.returncode, "line": line, "stderr": err[-2000:],
     }
