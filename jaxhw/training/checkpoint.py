@@ -214,9 +214,10 @@ class CheckpointStore:
             return
         self.manager.close()
         stopping.check()  # a signal that came before this point deletes nothing
-        for step in self.replacing:
-            shutil.rmtree(self.directory / str(step))
-        self.replacing = []
+        with signals_deferred():  # all or none: the line a signal ends with says which
+            for step in self.replacing:
+                shutil.rmtree(self.directory / str(step))
+            self.replacing = []
         self.manager = self._open_manager()
 
     def latest_epoch(self) -> int | None:
