@@ -27,9 +27,12 @@ from typing import Callable
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 NAMES = {signal.SIGINT: "Ctrl-C (SIGINT)", signal.SIGTERM: "SIGTERM"}
-# Functions an exception must not be raised in (besides every gc callback): they swallow it or rewrap it, or
-# they are cleanup it would cut short (a context manager's exit releasing a lock).
-SHIELDED = frozenset({"_xla_gc_callback", "__del__", "__set_name__", "__exit__"})
+# Functions an exception must not be raised in (besides every gc callback): they swallow it or rewrap it, they
+# are cleanup it would cut short (a context manager's exit releasing a lock), or C code would not survive it.
+SHIELDED = frozenset({"_xla_gc_callback", "__del__", "__set_name__", "__exit__",
+                      # a C extension being loaded (jaxlib's MLIR modules run Python as they load): an exception
+                      # raised there aborts or crashes the interpreter
+                      "ExtensionFileLoader.create_module", "ExtensionFileLoader.exec_module"})
 RETRY_SECONDS = 0.05  # when a signal landed in a shielded frame
 CONFIRM_SECONDS = 0.5  # after raising: if the run still goes on, something swallowed the exception
 
@@ -70,7 +73,8 @@ def _in_flight() -> bool:
 def _shielded(frame) -> bool:
     callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
     while frame is not None:
-        if frame.f_code.co_name in SHIELDED or frame.f_code in callbacks:
+        code = frame.f_code
+        if code.co_name in SHIELDED or getattr(code, "co_qualname", None) in SHIELDED or code in callbacks:
             return True
         frame = frame.f_back
     return False
