@@ -150,7 +150,7 @@ def main() -> None:
         results[number].append(found)
         failed = [check for check in CHECKS if not found[check]]
         print(f"{index:2d} {signal.Signals(number).name} at {delay:.2f} s: exit {found['code']}"
-              + (f"; FAILED {', '.join(failed)}: {found['line'] or found['stderr'][-400:]}" if failed else ""),
+              + (f"; FAILED {', '.join(failed)}: {found['line']}\n{found['stderr'][-1500:]}" if failed else ""),
               flush=True)
     shutil.rmtree(base, ignore_errors=True)
     report = table(results, ended_first, life, args)

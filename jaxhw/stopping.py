@@ -182,12 +182,12 @@ def _at_exit() -> None:
     if code is None:  # an error nothing handled: the interpreter ends as usual, with its traceback
         return
     signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)  # one that comes from now on is pending, not lost
-    number = _STATE.received or min(signal.sigpending() & set(SIGNALS), default=None)
     try:
+        sys.stdout.flush()
+        number = _STATE.received or min(signal.sigpending() & set(SIGNALS), default=None)  # the last moment
         if number is not None and code == 0 and line_for is not None:
             code = EXIT_CODES[number]
             print(line_for(number), file=sys.stderr)
-        sys.stdout.flush()
         sys.stderr.flush()
     finally:
         os._exit(code)
