@@ -37,6 +37,8 @@ RESUMABLE_FIELDS = ("epochs", "devices", "checkpoint_dir", "resume", "overwrite"
 # Where the data was asked for does not decide the numbers either: what was loaded does, and the run
 # describes that itself (jaxhw.experiments.supervised).
 REQUEST_FIELDS = ("source", "data_dir")
+# Paths each machine of a group names its own way; every other field must be the same in every process.
+MACHINE_FIELDS = REQUEST_FIELDS + ("checkpoint_dir",)
 
 HOMEWORK_PROBABILITIES = (0.1, 0.1, 0.0, 0.4, 0.05, 0.05, 0.05, 0.05, 0.05, 0.1, 0.1)  # 1A, as printed
 HOMEWORK_LABEL = (0.0, 0.1, 0.0, 0.0, 0.0)  # 1A's "one-hot" label, as printed
@@ -132,6 +134,10 @@ class SupervisedConfig(Config):
     def run_description(self) -> dict:
         """The fields that decide a run's numbers, which a checkpoint must share to be resumed from."""
         return {k: v for k, v in self.record().items() if k not in RESUMABLE_FIELDS + REQUEST_FIELDS}
+
+    def group_description(self) -> dict:
+        """The fields every process of a group must share (jaxhw.training.distributed.agree): all but paths."""
+        return {k: v for k, v in self.record().items() if k not in MACHINE_FIELDS}
 
 
 @dataclasses.dataclass(frozen=True)

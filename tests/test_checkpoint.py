@@ -41,6 +41,7 @@ def final_state(directory):
                            "opt_state": state.opt_state, "rng": jax.random.key_data(state.rng)}), history
 
 
+@pytest.mark.slow
 def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
     # The uninterrupted run first: the killed and the resumed runs then load its compiled programs from the cache.
     cache = tmp_path / "cache"
@@ -165,6 +166,7 @@ def test_nan_in_float_data_is_rejected_before_training():
         fit(state, data, None, epochs=1, batch_size=4)
 
 
+@pytest.mark.slow
 def test_autoencode_resumes_to_the_same_history_as_an_uninterrupted_run(tmp_path):
     from jaxhw.autoencode import main as autoencode
 

@@ -117,7 +117,8 @@ def assert_same_numbers(got, expected, path: str = "") -> None:
 def comparable(record: dict) -> dict:
     """A classify run's metrics without what differs between runs of the same numbers: timings, where its
     checkpoints are kept, how many processes ran it."""
-    record = {key: value for key, value in record.items() if key not in TIMINGS | {"processes"}}
+    record = {key: value for key, value in record.items()
+              if key not in TIMINGS | {"processes", "data_fingerprint_of_each_process"}}
     record["config"] = {k: v for k, v in record["config"].items() if k not in ("checkpoint_dir", "resume")}
     record["epochs"] = [{k: v for k, v in epoch.items() if k != "seconds"} for epoch in record["epochs"]]
     return record
@@ -158,6 +159,7 @@ def cache(tmp_path_factory) -> pathlib.Path:
     return tmp_path_factory.mktemp("compile-cache")
 
 
+@pytest.mark.slow
 def test_two_processes_train_the_batchnorm_cnn_to_the_parameters_of_one_process_with_two_devices(runs):
     one, two = runs["one"], runs["two"]
     assert (one["devices"], one["processes"], two["devices"], two["processes"]) == (2, 1, 2, 2)
@@ -177,6 +179,7 @@ def test_two_processes_train_the_batchnorm_cnn_to_the_parameters_of_one_process_
     assert err == "" and [line for line in out.splitlines() if not line.startswith("[Gloo]")] == [], (out, err)
 
 
+@pytest.mark.slow
 def test_all_processes_killed_after_a_checkpoint_resume_over_two_processes_to_the_uninterrupted_run(
         runs, tmp_path, cache):
     out, ck = tmp_path / "out", tmp_path / "ck"
@@ -191,6 +194,7 @@ def test_all_processes_killed_after_a_checkpoint_resume_over_two_processes_to_th
     assert [code for code, _, _ in ended] == [0, 0], [err[-3000:] for _, _, err in ended]
     written = json.loads((out / "metrics.json").read_text())
     assert (written["devices"], written["processes"]) == (2, 2)
+    assert written["data_fingerprint_of_each_process"] == [written["data_fingerprint"]] * 2
     assert_same_numbers(comparable(written), comparable(runs["one"]["mlp"]))
     assert not out.with_name("out-process1").exists() and checkpoint_entries(ck)[-3:] == ["1", "2", "3"]
     _, process_1_out, process_1_err = ended[1]
@@ -224,6 +228,7 @@ COLLECTIVES = textwrap.dedent(f"""
 """)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("victim", [1, 0])
 def test_a_killed_process_ends_the_other_within_the_bound_naming_it(victim):
     processes = group(["-c", COLLECTIVES])
@@ -249,6 +254,7 @@ def test_a_killed_process_ends_the_other_within_the_bound_naming_it(victim):
     finished(processes)
 
 
+@pytest.mark.slow
 def test_a_process_that_cannot_reach_the_coordinator_gives_up_within_its_join_timeout():
     port = free_port()  # nobody listens there
     script = ("import sys; from jaxhw.configs import ProcessGroup; from jaxhw.errors import ResourceError\n"
@@ -326,7 +332,7 @@ RUNTIME_ABORTS = {
                        "/xla.coordination.CoordinationService/RegisterTask\n*** Check failure stack trace: ***\n",
                        "error: the processes did not all join the coordinator (process 0 at h:9) within the join "
                        "timeout of 7 s: start every process with the same --coordinator-address and --num-processes "
-                       "(JAX runtime: DEADLINE_EXCEEDED: Deadline Exceeded)"),
+                       "and its own --process-id (JAX runtime: DEADLINE_EXCEEDED: Deadline Exceeded)"),
     "peer lost": ("F1202 14:11:33.075216   22562 client.h:80] Terminating process because the JAX distributed service "
                   "detected fatal errors. absl::Status: UNAVAILABLE: The following tasks are unhealthy (stopped "
                   "sending heartbeats):\n1\nThe tasks have crashed.\n*** Check failure stack trace: ***\n",

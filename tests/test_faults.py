@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gzip
 import json
 import os
 import pathlib
@@ -268,6 +269,7 @@ def test_an_interrupted_swap_is_finished_or_rolled_back_by_the_next_run(tmp_path
     assert (target / "a.json").read_text() == "new" and not staged.staging.exists()
 
 
+@pytest.mark.slow
 def test_a_kill_while_the_output_is_written_leaves_the_previous_one(tmp_path, cache):
     out = tmp_path / "out"
     command = [sys.executable, "-m", "jaxhw.classify", *mlp(cache, out, "--epochs", "1")]
@@ -309,6 +311,7 @@ def test_concurrent_writers_of_one_json_never_show_a_reader_a_partial_file(tmp_p
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary file left
 
 
+@pytest.mark.slow
 def test_a_second_run_on_the_same_folders_stops_at_once_naming_the_holder(tmp_path, cache):
     out, ck = tmp_path / "out", tmp_path / "ck"
     first = subprocess.Popen([sys.executable, "-m", "jaxhw.classify", *mlp(cache, out, "--epochs", "400",
@@ -427,6 +430,7 @@ def _reject(constant: str):
     raise ValueError(f"non-standard JSON constant {constant}")
 
 
+@pytest.mark.slow
 def test_every_json_jaxhw_writes_parses_strictly(quick_report, tmp_path, cache):
     """Browsers and jq reject NaN and Infinity; the report, every command's files and the checkpoints' metadata
     hold none (the gradient lab's overflow evidence has NaN and inf: they are written as null plus a reason)."""
@@ -691,6 +695,209 @@ def test_a_read_only_compile_cache_and_an_empty_cache_variable_are_one_line_each
         capsys.readouterr().err
 
 
+# ---- groups that agree before they train, sizes refused before work
+
+
+def _description(config=None, data=None) -> dict:
+    """What a process of a group publishes before training (as train_supervised builds it)."""
+    from jaxhw.configs import ClassifyConfig
+    from jaxhw.experiments.supervised import group_description
+
+    data = data or {"name": "mnist", "train_examples": 4000, "test_examples": 1000, "fingerprint": "a1"}
+    return group_description(config or ClassifyConfig(source="embedded"), data)
+
+
+def _changed(**fields) -> dict:
+    from jaxhw.configs import ClassifyConfig
+
+    return _description(ClassifyConfig(**{"source": "embedded", **fields}))
+
+
+@pytest.mark.parametrize("other, field", [
+    (_changed(lr=0.003), "--lr is 0.003 but process 0's is 0.001"),
+    (_changed(seed=1), "--seed is 1 but process 0's is 0"),
+    (_changed(epochs=3), "--epochs is 3 but process 0's is 10"),
+    (_changed(model="cnn"), "--model is cnn but process 0's is mlp"),
+    (_changed(batch_size=256), "--batch-size is 256 but process 0's is 64"),
+    (_description(data={"name": "mnist", "train_examples": 4000, "test_examples": 1000, "fingerprint": "b2"}),
+     "data's fingerprint is b2 but process 0's is a1"),  # the same path on another machine, other contents
+    ({**_description(), "processes": 3}, "process count is 3 but process 0's is 1"),
+])
+def test_the_first_field_a_process_differs_in_from_process_0_is_named(other, field):
+    from jaxhw.training.distributed import first_disagreement
+
+    assert first_disagreement([_description(), _description(), other]) == (
+        f"process 2's {field}: every process of a group must be started with the same arguments and data")
+
+
+def test_paths_each_machine_names_its_own_way_need_not_agree(tmp_path):
+    from jaxhw.training.distributed import first_disagreement
+
+    here, there = _changed(data_dir=tmp_path, checkpoint_dir=tmp_path), _changed(source="idx", checkpoint_dir="ck")
+    assert first_disagreement([here, there]) is None
+
+
+class _Coordinator:
+    """The coordination service as agree and finish use it: a key-value store, barriers that time out."""
+
+    def __init__(self, store: dict[str, str]):
+        self.store = store
+
+    def key_value_set(self, key: str, value: str) -> None:
+        if key in self.store:
+            raise RuntimeError(f"ALREADY_EXISTS: Config key {key} already exists.")
+        self.store[key] = value
+
+    def blocking_key_value_get(self, key: str, timeout_in_ms: int) -> str:
+        if key not in self.store:
+            raise RuntimeError(f"DEADLINE_EXCEEDED: GetKeyValue() timed out with key: {key}")
+        return self.store[key]
+
+    def wait_at_barrier(self, barrier: str, timeout_in_ms: int) -> None:
+        if barrier == "jaxhw-finished":
+            raise RuntimeError("DEADLINE_EXCEEDED: Barrier timed out. Id: jaxhw-finished")
+
+    def get_live_nodes(self, ids):
+        return [0]
+
+
+@pytest.fixture()
+def process_0_of_2(monkeypatch):
+    """This process as process 0 of a group of 2 whose coordinator holds ``store`` (what the others published)."""
+    from jaxhw.configs import ProcessGroup
+    from jaxhw.training import distributed
+
+    def joined(store: dict[str, str]):
+        group = distributed._Group(ProcessGroup("localhost:1", 2, 0, heartbeat_timeout=1), lambda: "")
+        group.ids = [0, 1]
+        monkeypatch.setattr(distributed, "_GROUP", group)
+        monkeypatch.setattr(distributed, "_client", lambda: _Coordinator(store))
+        return distributed
+
+    return joined
+
+
+def test_every_process_stops_at_the_agreement_naming_the_field_a_slow_or_a_twin_process(process_0_of_2):
+    from jaxhw.errors import ResourceError
+
+    distributed = process_0_of_2({"jaxhw-agree/1/1": json.dumps(_changed(lr=0.003))})
+    with pytest.raises(InputError, match=r"^process 1's --lr is 0.003 but process 0's is 0.001: every process"):
+        distributed.agree(_description())
+    assert distributed._GROUP.stopped.is_set()  # its watchdog names no lost process while the others stop
+    distributed = process_0_of_2({})  # process 1 never publishes
+    with pytest.raises(ResourceError, match=r"^process 0 waited 600 s for process 1 to load its data and describe"):
+        distributed.agree(_description())
+    distributed = process_0_of_2({"jaxhw-agree/1/0": "{}"})  # another process joined as process 0
+    with pytest.raises(InputError, match=r"^two processes were started with --process-id 0: give each process its "
+                                         r"own, from 0 to 1$"):
+        distributed.agree(_description())
+    distributed = process_0_of_2({"jaxhw-agree/1/1": json.dumps(_description())})
+    assert distributed.agree(_description()) == [_description()] * 2
+
+
+def test_a_barrier_that_times_out_at_the_end_is_one_line_naming_the_process(process_0_of_2):
+    from jaxhw.errors import ResourceError
+
+    with pytest.raises(ResourceError, match=r"^process 0 of 2 waited 600 s at the end of the run for the others, "
+                                            r"and not every process came"):
+        process_0_of_2({}).finish()
+
+
+@pytest.mark.slow
+def test_two_processes_started_with_other_arguments_both_stop_before_training_naming_the_field(tmp_path, cache):
+    from test_distributed import finished, group
+
+    out = tmp_path / "out"
+    started = time.monotonic()
+    processes = group(["-m", "jaxhw.classify", *mlp(cache, out, "--epochs", "2")],
+                      lambda index: ["--lr", "0.003"] if index == 1 else [])
+    ended = finished(processes, timeout=120)
+    seconds = time.monotonic() - started
+    line = ("error: process 1's --lr is 0.003 but process 0's is 0.001: every process of a group must be started "
+            "with the same arguments and data")
+    for code, _, err in ended:
+        assert code == 2 and "Traceback" not in err, err[-2000:]
+        assert [row for row in err.splitlines() if row.startswith("error:")] == [line], err[-2000:]
+    assert seconds < 60 and not out.exists(), seconds  # stopped before any training; nothing written
+
+
+def test_a_coordinator_port_in_use_is_one_line_before_anything_starts(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("localhost", 0))
+        taken.listen()
+        address = f"localhost:{taken.getsockname()[1]}"
+        code = classify(mlp(None, tmp_path / "out", "--coordinator-address", address, "--num-processes", "2",
+                            "--process-id", "0"))
+    assert code == 2
+    assert one_error_line(capsys) == (
+        f"error: process 0 cannot run the coordinator at {address}: port {address[10:]} is taken by another program "
+        "or another process started with --process-id 0 (Address already in use); choose a free port for "
+        "--coordinator-address in every process")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_distributed_outside_any_cluster_is_one_line(tmp_path, cache):
+    from test_distributed import ENV
+
+    result = subprocess.run([sys.executable, "-m", "jaxhw.classify", *mlp(cache, tmp_path / "out"), "--distributed"],
+                            capture_output=True, text=True, env=ENV, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: --distributed found no cluster to join (coordinator_address should be defined.): JAX detects SLURM, "
+        "Open MPI and TPU pods, and none started this process; give --coordinator-address, --num-processes and "
+        "--process-id instead"]
+
+
+def test_a_process_id_given_twice_is_named_when_the_group_cannot_form():
+    """The coordinator (process 0) sees one process id connect twice; the relay of its stderr says so."""
+    from test_distributed import ROOT
+
+    relay = ROOT / "jaxhw" / "training" / "stderr_relay.py"
+    coordinator_log = (
+        "W1203 coordination_service.cc:388] ConnectAfterBarrierPasses: CANCELLED: Cancelled because there's a more "
+        "recent barrier call for [Init]Wait_for_all_tasks_to_register::0 from the same task.\n"
+        "F1203 client.h:80] Terminating process because the JAX distributed service detected fatal errors. "
+        "absl::Status: DEADLINE_EXCEEDED: Deadline Exceeded\n\n"
+        "RPC: /xla.coordination.CoordinationService/RegisterTask\n")
+    result = subprocess.run([sys.executable, "-I", str(relay), "h:9", "7"], text=True, capture_output=True,
+                            input=coordinator_log, timeout=60)
+    assert result.stdout == ("error: two processes joined the coordinator (process 0 at h:9) with the same "
+                             "--process-id: give each process its own, from 0 to --num-processes - 1 (JAX runtime: "
+                             "DEADLINE_EXCEEDED: Deadline Exceeded)\n"), result.stdout
+
+
+@pytest.mark.parametrize("main, what", [
+    (classify, "the 100,000 members (--seeds, one per seed) need 75.8 GiB for their parameters (50,890 each)"),
+    (timeseries, "the data of 400,000 members (tasks x --seeds) needs 2,384.2 GiB"),
+], ids=["classify", "timeseries"])
+def test_seeds_beyond_memory_are_refused_before_any_key_or_data_is_made(main, what, tmp_path, monkeypatch, capsys):
+    from jaxhw.training import state
+
+    monkeypatch.setattr(state, "available_memory", lambda device: 2**30)  # 1 GiB, on any machine
+    args = ["--seeds", "100000", "--no-compile-cache", "--out", str(tmp_path / "out")]
+    started = time.monotonic()
+    code = main(args + (["--source", "embedded"] if main is classify else []))
+    seconds = time.monotonic() - started
+    line = one_error_line(capsys)
+    assert code == 1 and line.startswith(f"error: {what}") and "more than the 1.0 GiB available" in line, line
+    assert seconds < 10, seconds  # the keys, made one at a time, took minutes
+
+
+def test_an_idx_header_whose_dimensions_overflow_64_bits_is_one_line(tmp_path, capsys):
+    write_idx_dataset(tmp_path / "idx", 8)
+    images_file = tmp_path / "idx" / "train-images-idx3-ubyte.gz"
+    header = bytes([0, 0, 8, 4]) + (65536).to_bytes(4, "big") * 4  # 2**64 bytes: np.prod of uint32 wraps to 0
+    images_file.write_bytes(gzip.compress(header + bytes(10)))
+    assert classify(["--source", "idx", "--data-dir", str(tmp_path / "idx"), "--no-compile-cache",
+                     "--out", str(tmp_path / "out")]) == 2
+    assert one_error_line(capsys) == (
+        f"error: {images_file}: header promises shape (65536, 65536, 65536, 65536) (18446744073709551636 bytes) but "
+        "the file has 30 bytes (truncated)")
+
+
 # ---- signals that always stop a run, checkpoints verified whole, quiet fallbacks
 
 
@@ -852,6 +1059,7 @@ def _signal_after(marker: str, number: int, command: list[str], env: dict) -> su
     return subprocess.CompletedProcess(command, process.returncode, out, "".join(seen) + err)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("number, code, marker, env", [
     # While JAX loads (python -X importtime names each module once it has loaded).
     (signal.SIGTERM, 143, " jax._src.config\n", {"PYTHONPROFILEIMPORTTIME": "1"}),
@@ -871,6 +1079,7 @@ def test_a_signal_while_jax_loads_or_compiles_stops_the_command_with_its_code(nu
     assert not out.exists() and not (ck.exists() and any(p.name.isdigit() for p in ck.iterdir()))
 
 
+@pytest.mark.slow
 def test_sigterm_to_process_1_of_a_group_ends_it_with_143_and_the_other_within_the_bound():
     """JAX's preemption notifier would take the SIGTERM ("SIGTERM caught") and let both processes train on."""
     from test_distributed import BOUND, COLLECTIVES, finished, group
@@ -894,6 +1103,7 @@ def test_sigterm_to_process_1_of_a_group_ends_it_with_143_and_the_other_within_t
     assert "Traceback" not in err_0 + err_1 and "SIGTERM caught" not in err_0 + err_1
 
 
+@pytest.mark.slow
 def test_an_edited_history_or_lost_manifests_are_set_aside_quietly_and_the_run_resumes_before_them(
         tmp_path, monkeypatch, capsys):
     reported = []

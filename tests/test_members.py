@@ -108,6 +108,7 @@ def test_members_with_their_own_data_match_training_alone_on_that_data(digits):
         assert history[-1]["test_loss"][k] == pytest.approx(alone_history[-1]["test_loss"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_a_stack_is_evaluated_in_smaller_batches_with_each_members_own_result(digits):
     """Eval mode shares EVAL_BATCH_SIZE among the members (a sum over examples does not depend on the batch,
     up to float32 summation order); a batch size given for train mode, where BatchNorm normalises with each

@@ -42,6 +42,7 @@ def outputs_of(notebook: nbformat.NotebookNode, output_type: str) -> list:
             if output.output_type == output_type]
 
 
+@pytest.mark.slow
 @pytest.mark.notebooks
 def test_homework_notebook_runs_shows_its_figures_and_asserts_its_numbers(quick_report, session_cache_environment):
     # After the --quick report, whose programs (problems 1-4 at the same budget) it loads from the session's cache.
@@ -55,6 +56,7 @@ def test_homework_notebook_runs_shows_its_figures_and_asserts_its_numbers(quick_
     print(f"homework.ipynb: {seconds:.0f} s")
 
 
+@pytest.mark.slow
 @pytest.mark.notebooks
 def test_pytorch_to_jax_notebook_runs_every_comparison():
     notebook, seconds = execute(NOTEBOOKS / "pytorch_to_jax.ipynb")

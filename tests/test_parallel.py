@@ -10,6 +10,8 @@ import textwrap
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # one process with 8 simulated devices compiles every program twice
+
 SCRIPT = textwrap.dedent("""
     import json, sys
     import jax, numpy as np, optax

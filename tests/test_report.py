@@ -28,6 +28,8 @@ from jaxhw.report.document import (
 )
 from jaxhw.report.questions import GRADES
 
+pytestmark = pytest.mark.slow  # reads the --quick report (tests/conftest.py quick_report)
+
 KEY_ANCHORS = {"1A": "q1a", "1B": "q1b", "1C": "q1c", "2A": "q2a", "2B": "q2b", "3A": "q3a", "3B": "q3b",
                "3C": "q3c", "3D": "q3d", "3E": "q3e", "3F": "q3f", "3G": "q3g", "4": "problem-4", "5A": "q5a",
                "5B": "q5b", "5C": "q5c"}

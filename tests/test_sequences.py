@@ -266,6 +266,7 @@ def test_claims_follow_the_paired_intervals():
     assert {c["id"]: c for c in assess_claims(runs)}["5A-position"]["verdict"] == "refuted"
 
 
+@pytest.mark.slow
 def test_quick_cli_writes_results_for_every_model_and_task(tmp_path, capsys):
     assert main(["--quick", "--out", str(tmp_path)]) == 0
     results = json.loads((tmp_path / "results.json").read_text())

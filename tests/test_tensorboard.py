@@ -7,6 +7,7 @@ import math
 import subprocess
 import sys
 
+import pytest
 from helpers import history_scalars, metrics_scalars, read_tensorboard_run
 
 from jaxhw.classify import main as classify
@@ -80,6 +81,7 @@ def homework_expected(record: dict) -> dict[str, dict]:
     return runs
 
 
+@pytest.mark.slow
 def test_the_main_job_writes_every_training_as_runs_that_hold_report_json(quick_report):
     record = json.loads((quick_report / "report.json").read_text())
     expected = homework_expected(record)

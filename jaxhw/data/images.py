@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import logging
+import math
 import os
 import pathlib
 import socket
@@ -174,28 +175,47 @@ def _idx_path(directory, stem: str) -> pathlib.Path | None:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file (optionally gzipped) of unsigned bytes, validating its magic number and size."""
+    """Read one IDX file (optionally gzipped) of unsigned bytes, validating its magic number and size; the size
+    its header promises is computed with Python integers (no overflow) and checked before the data is read."""
     path = pathlib.Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as f:
-            raw = f.read()
+            start = f.read(4)
+            if len(start) < 4 or start[0] != 0 or start[1] != 0:
+                raise InputError(f"{path}: not an IDX file (expected magic bytes 00 00, got "
+                                 f"{start[:2].hex() or 'nothing'})")
+            dtype_code, ndim = start[2], start[3]
+            if dtype_code != 0x08:
+                raise InputError(f"{path}: expected IDX data type 0x08 (unsigned byte), got 0x{dtype_code:02x}")
+            dimensions = f.read(4 * ndim)
+            header = 4 + 4 * ndim
+            if len(dimensions) < 4 * ndim:
+                raise InputError(f"{path}: truncated header (needs {header} bytes, file has "
+                                 f"{4 + len(dimensions)})")
+            shape = tuple(int.from_bytes(dimensions[4 * i: 4 * i + 4], "big") for i in range(ndim))
+            promised = math.prod(shape)
+            data = _read_at_most(f, promised + 1)  # one byte more tells a file that is too long
     except (OSError, EOFError, zlib.error) as e:  # gzip's BadGzipFile is an OSError, a bad deflate stream not
         raise InputError(f"{path}: cannot read IDX file ({type(e).__name__}: {e})") from None
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise InputError(f"{path}: not an IDX file (expected magic bytes 00 00, got {raw[:2].hex() or 'nothing'})")
-    dtype_code, ndim = raw[2], raw[3]
-    if dtype_code != 0x08:
-        raise InputError(f"{path}: expected IDX data type 0x08 (unsigned byte), got 0x{dtype_code:02x}")
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise InputError(f"{path}: truncated header (needs {header} bytes, file has {len(raw)})")
-    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
-    expected = header + int(np.prod(shape))
-    if len(raw) != expected:
-        raise InputError(f"{path}: header promises shape {shape} ({expected} bytes) but the file has "
-                         f"{len(raw)} bytes{' (truncated)' if len(raw) < expected else ''}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+    if len(data) != promised:
+        size = (f"{header + len(data)} bytes (truncated)" if len(data) < promised
+                else f"more than {header + promised} bytes")
+        raise InputError(f"{path}: header promises shape {shape} ({header + promised} bytes) but the file has "
+                         f"{size}")
+    return np.frombuffer(data, dtype=np.uint8).reshape(shape)
+
+
+def _read_at_most(file, limit: int) -> bytes:
+    """Up to ``limit`` bytes of an open file, read in chunks (a header may promise more than memory holds)."""
+    chunks, size = [], 0
+    while size < limit:
+        chunk = file.read(min(limit - size, 1 << 24))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def load_idx(name: str, split: str, data_dir=None) -> ImageDataset:

@@ -19,7 +19,7 @@ from jaxhw.common import fingerprint
 from jaxhw.configs import SupervisedConfig
 from jaxhw.data.images import ImageDataset, load_train_test
 from jaxhw.intervals import bounds_of, interval, summarize_members
-from jaxhw.training import Objective, TrainState, create_train_state, fit, parameter_count
+from jaxhw.training import Objective, TrainState, create_train_state, distributed, fit, parameter_count
 from jaxhw.training.checkpoint import open_checkpoints
 from jaxhw.training.fit import program_name
 from jaxhw.training.state import create_train_states, member
@@ -39,6 +39,7 @@ class SupervisedRun:
     processes: int  # that trained together (jaxhw.training.distributed)
     started: float  # time.perf_counter() when the run began
     data: dict  # data_description(train, test)
+    fingerprints: list[str]  # of the data each process loaded, in process order (all equal: agreed before training)
     seeds: tuple[int, ...]  # one member per seed; the state and the history are stacked when there are several
 
     @property
@@ -71,7 +72,8 @@ class SupervisedRun:
     def data_record(self) -> dict:
         """What metrics.json says about the data and the size of the run."""
         return {"dataset": self.train.name, "data_source": self.train.source, "train_examples": len(self.train),
-                "test_examples": len(self.test), "data_fingerprint": self.data["fingerprint"]}
+                "test_examples": len(self.test), "data_fingerprint": self.data["fingerprint"],
+                "data_fingerprint_of_each_process": self.fingerprints}
 
 
 def data_description(train: ImageDataset, test: ImageDataset) -> dict:
@@ -79,6 +81,12 @@ def data_description(train: ImageDataset, test: ImageDataset) -> dict:
     image and label (not where they were read from: the same bytes from tfds or IDX files are the same data)."""
     return {"name": train.name, "train_examples": len(train), "test_examples": len(test),
             "fingerprint": fingerprint(train.images, train.labels, test.images, test.labels)}
+
+
+def group_description(config: SupervisedConfig, data: dict) -> dict:
+    """What every process of a group must share before it trains (``distributed.agree``): the process count, the
+    config (all but paths) and the data."""
+    return {"processes": jax.process_count(), "config": config.group_description(), "data": data}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +128,9 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
                                    overwrite=config.overwrite)
     try:
         train, test = load_train_test(config.dataset, config.source, config.data_dir, verbose=speaks)
+        data = data_description(train, test)
+        # Every process of a group runs the same config on the same data, or none trains (one line names the field).
+        agreed = distributed.agree(group_description(config, data))
         model = build_model(train)
         objective = objective_for(model)
         sample = objective.prepare({name: values[:1] for name, values in train.arrays().items()}, None, False)[0]
@@ -128,7 +139,6 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
             state = create_train_state(model, optax.adam(config.lr), sample, config.seed)
         else:  # one member per seed, trained as one program
             state = create_train_states(model, optax.adam(config.lr), sample, seeds)
-        data = data_description(train, test)
         if checkpoints is not None:
             checkpoints.description = {"task": task, **config.run_description(),
                                        "parameters": parameter_count(state.params), "data": data}
@@ -143,4 +153,4 @@ def train_supervised(config: SupervisedConfig, task: str, build_model: Callable[
         if checkpoints is not None:
             checkpoints.close()
     return SupervisedRun(history, state, model, objective, train, test, devices, jax.process_count(), started, data,
-                         seeds)
+                         [description["data"]["fingerprint"] for description in agreed], seeds)

@@ -16,18 +16,20 @@ from __future__ import annotations
 import statistics
 import time
 
+import jax
 import numpy as np
 import optax
 
 from jaxhw.configs import TimeseriesConfig
-from jaxhw.data.sequences import DESCRIPTIONS, load_task
+from jaxhw.data.sequences import DESCRIPTIONS, NUM_FEATURES, SEQUENCE_LENGTH, load_task
 from jaxhw.intervals import ACCURACY_RANGE, mean_interval, paired_difference, verdict
 from jaxhw.models.sequence import build_sequence_model
 from jaxhw.training import fit, parameter_count
 from jaxhw.training.fit import program_name
-from jaxhw.training.state import create_train_states, member
+from jaxhw.training.state import check_memory, create_train_states, member
 
 SOLVED = 0.95  # "solves": the whole 95% interval of the mean test accuracy at or above this
+VOWELS_EXAMPLES = 270 + 370  # its train and test utterances (jaxhw.data.sequences)
 SYNTHETIC = ("motif", "shifted_motif", "order", "trend")
 
 
@@ -47,6 +49,10 @@ def train_group(model_name: str, tasks: tuple[str, ...], config: TimeseriesConfi
     """Every (task, seed) of one task group as one member of one program; one result per member."""
     pairs = [(task, seed) for task in tasks for seed in config.seed_list]
     sizes = (None, None) if tasks == ("vowels",) else (config.num_train, config.num_test)
+    # Each member's data is generated, then stacked (twice its float32 bytes), after this check only.
+    examples = len(pairs) * (config.num_train + config.num_test if sizes[0] else VOWELS_EXAMPLES)
+    check_memory(2 * examples * SEQUENCE_LENGTH * NUM_FEATURES * 4, f"the data of {len(pairs):,} members (tasks x "
+                 "--seeds) needs {}", jax.local_devices(backend="cpu")[0], "train fewer seeds or examples at once")
     splits = [load_task(task, *sizes, seed) for task, seed in pairs]
     train = {key: np.stack([t.arrays()[key] for t, _ in splits]) for key in ("x", "y")}
     test = {key: np.stack([t.arrays()[key] for _, t in splits]) for key in ("x", "y")}

@@ -14,6 +14,9 @@ process:
 - when another process dies, a watchdog thread in each survivor, which asks the coordinator every second which
   processes are alive, notices within ``heartbeat_timeout`` + 1 seconds (a collective that fails sooner waits
   for that verdict).
+Before training, ``agree`` has every process publish what decides its numbers (its config, its data's fingerprint,
+the process count) and stops every process with one line naming the first field where one differs from process 0.
+
 Where JAX's runtime ends a process itself (the coordinator lost, joining timed out) it aborts with a C++ stack
 trace; ``join`` therefore routes stderr through ``stderr_relay.py``, which replaces that trace with one line.
 """
@@ -35,10 +38,11 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from jaxhw.configs import ProcessGroup
-from jaxhw.errors import ResourceError
+from jaxhw.errors import InputError, ResourceError
 
 WATCH_INTERVAL = 1.0  # seconds between two questions of the watchdog to the coordinator
 FINISH_TIMEOUT = 600  # seconds the others wait at the end for process 0 to write the outputs
+AGREE_TIMEOUT = 600  # seconds a process waits for the others to load their data and describe their run
 COLLECTIVE_FAILURES = ("Gloo", "UNAVAILABLE", "Connection closed by peer", "Connection reset by peer")
 
 
@@ -49,6 +53,7 @@ class _Group:
         self.config, self.on_loss = config, on_loss
         self.ids = list(range(jax.process_count()))
         self.stopped = threading.Event()
+        self.agreements = 0  # calls of ``agree`` so far: each publishes under a key of its own
 
 
 _GROUP: _Group | None = None
@@ -67,6 +72,8 @@ def join(config: ProcessGroup, on_loss: Callable[[], str] = lambda: "") -> None:
     ``on_loss()`` says what the run kept (checkpoints, outputs), for the line a lost process ends with.
     """
     global _GROUP
+    if config.coordinator_address is not None and config.process_id == 0:
+        check_port_free(config.coordinator_address)
     relay_stderr(config)
     # Collectives between CPU processes go over gloo (TCP); GPUs and TPUs use their own and ignore this.
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
@@ -76,10 +83,21 @@ def join(config: ProcessGroup, on_loss: Callable[[], str] = lambda: "") -> None:
     jax.config.update("jax_enable_preemption_service", False)
     if config.coordinator_address is not None and config.process_id != 0:
         wait_for_coordinator(config.coordinator_address, config.join_timeout)
-    jax.distributed.initialize(config.coordinator_address, config.num_processes, config.process_id,
-                               initialization_timeout=config.join_timeout,
-                               heartbeat_timeout_seconds=config.heartbeat_timeout,
-                               shutdown_timeout_seconds=config.heartbeat_timeout)
+    try:
+        jax.distributed.initialize(config.coordinator_address, config.num_processes, config.process_id,
+                                   initialization_timeout=config.join_timeout,
+                                   heartbeat_timeout_seconds=config.heartbeat_timeout,
+                                   shutdown_timeout_seconds=config.heartbeat_timeout)
+    except ValueError as error:  # JAX's cluster detection found no cluster to take the missing values from
+        if not config.detect:
+            raise
+        raise InputError(f"--distributed found no cluster to join ({error}): JAX detects SLURM, Open MPI and TPU "
+                         "pods, and none started this process; give --coordinator-address, --num-processes and "
+                         "--process-id instead") from None
+    except Exception as error:
+        if "Failed to start RPC server" not in str(error):
+            raise
+        raise _port_in_use(config.coordinator_address, "the coordination service could not listen there") from None
     _GROUP = _Group(config, on_loss)
     atexit.register(_GROUP.stopped.set)  # runs before JAX's own shutdown, registered earlier, disconnects
     threading.Thread(target=_watch, args=(_GROUP,), name="jaxhw-watchdog", daemon=True).start()
@@ -117,6 +135,28 @@ def wait_for_coordinator(address: str, timeout: float) -> None:
                                     f"({error.strerror or error}): start process 0 first, or check the address, "
                                     "the port and the network between the machines") from None
             time.sleep(0.25)
+
+
+def check_port_free(address: str) -> None:
+    """InputError unless process 0 can serve the coordinator at ``address``: its port is free on this machine."""
+    port = int(address.rpartition(":")[2])
+    family = socket.AF_INET6 if socket.has_dualstack_ipv6() else socket.AF_INET
+    with socket.socket(family) as probe:
+        # As gRPC binds it (every interface; a port in TIME_WAIT is free), but without SO_REUSEPORT, with which
+        # another coordinator on the same port would be let in.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            probe.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        try:
+            probe.bind(("", port))
+        except OSError as error:
+            raise _port_in_use(address, error.strerror or str(error)) from None
+
+
+def _port_in_use(address: str, cause: str) -> InputError:
+    return InputError(f"process 0 cannot run the coordinator at {address}: port {address.rpartition(':')[2]} is taken "
+                      f"by another program or another process started with --process-id 0 ({cause}); choose a free "
+                      "port for --coordinator-address in every process")
 
 
 def _lost_line(group: _Group, missing: list[int]) -> str:
@@ -175,9 +215,22 @@ def await_verdict(error: BaseException) -> str:
 def finish() -> None:
     """End a run that succeeded in every process together: wait until all are done (process 0 writes the outputs
     meanwhile), then let the others leave before process 0 closes the coordinator."""
-    group = _GROUP
-    client = _client()
-    client.wait_at_barrier("jaxhw-finished", FINISH_TIMEOUT * 1000)
+    try:
+        _client().wait_at_barrier("jaxhw-finished", FINISH_TIMEOUT * 1000)
+    except Exception as error:
+        if "DEADLINE_EXCEEDED" not in str(error):
+            raise
+        _GROUP.stopped.set()
+        raise ResourceError(f"process {jax.process_index()} of {len(_GROUP.ids)} waited {FINISH_TIMEOUT} s at the "
+                            "end of the run for the others, and not every process came: one is still training or "
+                            "stuck (were they all started with the same arguments?)") from None
+    _leave()
+
+
+def _leave() -> None:
+    """Leave the group after every process has passed a barrier: the others first, process 0 (whose coordinator
+    they talk to) once they are gone."""
+    group, client = _GROUP, _client()
     group.stopped.set()
     if jax.process_index() != 0:
         jax.distributed.shutdown()
@@ -195,3 +248,82 @@ def share(value: Any) -> Any:
     size = int(multihost_utils.broadcast_one_to_all(np.int32(len(payload))))
     received = multihost_utils.broadcast_one_to_all(np.frombuffer(payload.ljust(size, b" "), np.uint8))
     return json.loads(bytes(np.asarray(received, np.uint8)))
+
+
+def agree(description: dict) -> list[dict]:
+    """Every process's ``description`` of the run it is about to train (what decides its numbers: its config, its
+    data, the process count), in process order, once each has published its own; before any of them trains.
+
+    Where one differs from process 0's, every process raises InputError with the same line naming the first field
+    that differs, so the group stops at once instead of training different numbers or waiting at a collective.
+    A process not in a group gets ``[description]``.
+    """
+    if not joined():
+        return [description]
+    group, client, me = _GROUP, _client(), jax.process_index()
+    group.agreements += 1
+    key = f"jaxhw-agree/{group.agreements}/"
+    try:
+        client.key_value_set(key + str(me), json.dumps(description))
+    except Exception as error:
+        if "ALREADY_EXISTS" not in str(error):
+            raise
+        group.stopped.set()
+        raise InputError(f"two processes were started with --process-id {me}: give each process its own, from 0 to "
+                         f"{len(group.ids) - 1}") from None
+    descriptions = []
+    for other in group.ids:
+        try:
+            descriptions.append(json.loads(client.blocking_key_value_get(key + str(other), AGREE_TIMEOUT * 1000)))
+        except Exception as error:
+            if "DEADLINE_EXCEEDED" not in str(error):
+                raise
+            group.stopped.set()
+            raise ResourceError(f"process {me} waited {AGREE_TIMEOUT} s for process {other} to load its data and "
+                                "describe its run, and it did not: it is stuck, or far slower to load") from None
+    line = first_disagreement(descriptions)
+    if line:  # every process found the same line: they stop together, none reports another as lost
+        group.stopped.set()
+        try:
+            client.wait_at_barrier(key + "stop", group.config.heartbeat_timeout * 1000)
+            _leave()
+        except Exception:  # noqa: BLE001 - a process already gone: this one stops all the same, with its line
+            pass
+        raise InputError(line)
+    return descriptions
+
+
+def first_disagreement(descriptions: list[dict]) -> str | None:
+    """The line naming the first field in which a process's description differs from process 0's (None if none
+    does); descriptions hold ``processes``, ``config`` (named as its command-line options) and ``data``."""
+    expected = dict(_flat(descriptions[0]))
+    for process, description in enumerate(descriptions[1:], start=1):
+        got = dict(_flat(description))
+        for field in [*expected, *(name for name in got if name not in expected)]:
+            if got.get(field) != expected.get(field):
+                return (f"process {process}'s {_field_name(field)} is {_shown(got.get(field))} but process 0's is "
+                        f"{_shown(expected.get(field))}: every process of a group must be started with the same "
+                        "arguments and data")
+    return None
+
+
+def _flat(record: dict, prefix: tuple = ()) -> list[tuple[tuple, Any]]:
+    """A nested record as (path, value) pairs, in its order."""
+    pairs = []
+    for name, value in record.items():
+        pairs += _flat(value, (*prefix, name)) if isinstance(value, dict) else [((*prefix, name), value)]
+    return pairs
+
+
+def _field_name(field: tuple) -> str:
+    """A description's field as the person who started the process knows it: --batch-size, data's fingerprint."""
+    kind, *names = field
+    if kind == "config":
+        return "--" + "-".join(names).replace("_", "-")
+    if kind == "data":
+        return "data's " + " ".join(names).replace("_", " ")
+    return "process count" if kind == "processes" else " ".join(field)
+
+
+def _shown(value: Any) -> str:
+    return "not given" if value is None else str(value)

@@ -41,16 +41,25 @@ def available_memory(device: jax.Device) -> int | None:
     return None
 
 
-def check_fits_in_memory(state_shapes: Any, device: jax.Device) -> None:
-    """ResourceError, before anything is allocated, if a training state (given as shapes) with one gradient of
-    its parameters cannot fit in the device's available memory."""
+def check_fits_in_memory(state_shapes: Any, device: jax.Device, members: int = 0) -> None:
+    """ResourceError, before anything is allocated, if a training state (given as shapes; a stack of ``members``
+    when that is not 0) with one gradient of its parameters cannot fit in the device's available memory."""
     params = state_shapes[0]
     needed = sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree_util.tree_leaves((state_shapes, params)))
+    each = f"{parameter_count(params) // max(members, 1):,}"
+    what = (f"the {members:,} members (--seeds, one per seed) need {{}} for their parameters ({each} each)"
+            if members else f"the model needs {{}} for its parameters ({each})")
+    check_memory(needed, what + ", their gradients and the optimizer state", device,
+                 "train fewer seeds at once" if members else "")
+
+
+def check_memory(needed: int, what: str, device: jax.Device, advice: str = "") -> None:
+    """ResourceError if ``needed`` bytes exceed the memory available on ``device``; ``what`` says what needs them,
+    with ``{}`` where the amount goes."""
     available = available_memory(device)
     if available is not None and needed > available:
-        raise ResourceError(f"the model needs {needed / 2**30:,.1f} GiB for its parameters "
-                            f"({parameter_count(params):,}), their gradients and the optimizer state, more than the "
-                            f"{available / 2**30:,.1f} GiB available on {device.platform}")
+        raise ResourceError(what.format(f"{needed / 2**30:,.1f} GiB") + f", more than the {available / 2**30:,.1f} "
+                            f"GiB available on {device.platform}" + (f": {advice}" if advice else ""))
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -89,7 +98,7 @@ def create_train_state(model: nn.Module, tx: optax.GradientTransformation, sampl
     ``sample_input`` only gives the input shape and dtype (one example is enough).
     """
     key = jax.random.key(seed) if isinstance(seed, int) else seed
-    return _initialise(model, tx, sample_input, key, members=False)
+    return _initialise(model, tx, sample_input, jax.ShapeDtypeStruct(key.shape, key.dtype), lambda: key)
 
 
 def create_train_states(model: nn.Module, tx: optax.GradientTransformation, sample_input: jax.Array,
@@ -102,12 +111,15 @@ def create_train_states(model: nn.Module, tx: optax.GradientTransformation, samp
     over the same thread pool it runs on, and two of them at once can wait on each other forever on a 2-core
     CPU (seen as a rare hang in block_until_ready). Initialisation is cheap; the training epochs are vmapped.
     """
-    keys = jnp.stack([jax.random.key(int(seed)) for seed in seeds])
-    return _initialise(model, tx, sample_input, keys, members=True)
+    # The members' memory is checked before any key is made; then every key at once (seeds are 32-bit).
+    keys = jax.ShapeDtypeStruct((len(seeds),), jax.eval_shape(lambda: jax.random.key(0)).dtype)
+    return _initialise(model, tx, sample_input, keys, lambda: jax.vmap(jax.random.key)(np.asarray(seeds, np.uint32)))
 
 
-def _initialise(model: nn.Module, tx: optax.GradientTransformation, sample_input, key: jax.Array,
-                members: bool) -> TrainState:
+def _initialise(model: nn.Module, tx: optax.GradientTransformation, sample_input, keys: jax.ShapeDtypeStruct,
+                make_keys: Callable[[], jax.Array]) -> TrainState:
+    """The state initialised from ``make_keys()`` (of shape ``keys``: a stack of members when it has an axis),
+    once its memory is known to fit."""
     shape = jax.ShapeDtypeStruct(tuple(sample_input.shape), sample_input.dtype)
 
     def init(key):
@@ -119,11 +131,11 @@ def _initialise(model: nn.Module, tx: optax.GradientTransformation, sample_input
 
     # Initialisation runs once: optimisation level 1 compiles it 1.3-3.8x faster with bitwise-identical
     # parameters (checked for the MLP, CNN, autoencoder and LSTM; level 0 changes them).
-    initialise = (lambda keys: jax.lax.map(init, keys)) if members else init
-    lowered = jax.jit(initialise, compiler_options=INIT_COMPILER_OPTIONS).lower(key)
-    check_fits_in_memory(lowered.out_info, jax.local_devices()[0])
-    params, batch_stats, opt_state, run_key = lowered.compile()(key)
-    step = jnp.zeros(key.shape, jnp.int32)
+    initialise = (lambda keys: jax.lax.map(init, keys)) if keys.shape else init
+    lowered = jax.jit(initialise, compiler_options=INIT_COMPILER_OPTIONS).lower(keys)
+    check_fits_in_memory(lowered.out_info, jax.local_devices()[0], members=keys.shape[0] if keys.shape else 0)
+    params, batch_stats, opt_state, run_key = lowered.compile()(make_keys())
+    step = jnp.zeros(keys.shape, jnp.int32)
     return TrainState(step=step, params=params, batch_stats=batch_stats, opt_state=opt_state, rng=run_key,
                       apply_fn=model.apply, tx=tx)
 
