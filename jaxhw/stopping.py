@@ -33,6 +33,7 @@ SHIELDED = frozenset({"_xla_gc_callback", "__del__", "__set_name__", "__exit__",
                       # a C extension being loaded (jaxlib's MLIR modules run Python as they load): an exception
                       # raised there aborts or crashes the interpreter
                       "ExtensionFileLoader.create_module", "ExtensionFileLoader.exec_module"})
+SHIELDED_FILES = ("weakref.py", "_weakrefset.py")  # weakref callbacks: an exception there is printed and dropped
 RETRY_SECONDS = 0.05  # when a signal landed in a shielded frame
 CONFIRM_SECONDS = 0.5  # after raising: if the run still goes on, something swallowed the exception
 
@@ -74,7 +75,8 @@ def _shielded(frame) -> bool:
     callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
     while frame is not None:
         code = frame.f_code
-        if code.co_name in SHIELDED or getattr(code, "co_qualname", None) in SHIELDED or code in callbacks:
+        if (code.co_name in SHIELDED or getattr(code, "co_qualname", None) in SHIELDED or code in callbacks
+                or code.co_filename.endswith(SHIELDED_FILES)):
             return True
         frame = frame.f_back
     return False
