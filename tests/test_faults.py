@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 
 import pytest
 from helpers import ctrl_c_reaches_children, write_idx_dataset
@@ -935,7 +936,8 @@ def _until_stopped(seconds: float = 5.0) -> None:
 
 def test_a_signal_landing_where_an_exception_would_be_swallowed_still_stops_the_run(capsys):
     """Ctrl-C inside a garbage-collection callback (where JAX's ``_xla_gc_callback`` would print "Exception
-    ignored" and let the run go on), SIGTERM inside ``__set_name__`` (which wraps it in a RuntimeError), Ctrl-C
+    ignored" and let the run go on), SIGTERM inside ``__set_name__`` (which wraps it in a RuntimeError) or a weakref
+    finalizer (which drops it), Ctrl-C
     in a context manager's exit (which it would cut short), and a signal whose exception the run itself swallows
     each end the run with the signal's code and one line."""
     import gc
@@ -964,6 +966,16 @@ def test_a_signal_landing_where_an_exception_would_be_swallowed_still_stops_the_
     code, line, _ = _stopped_in_process(capsys, class_body)
     assert (code, line) == (143, "error: interrupted by SIGTERM")
 
+    class Resource:
+        pass
+
+    def finalized(argv):  # weakref.finalize, as WeakKeyDictionary's callbacks: an exception there is dropped
+        resource = Resource()
+        weakref.finalize(resource, _kill_self_with, signal.SIGTERM)
+        del resource
+        _until_stopped()
+
+    assert _stopped_in_process(capsys, finalized)[:2] == (143, "error: interrupted by SIGTERM")
     released = []
 
     @contextlib.contextmanager
