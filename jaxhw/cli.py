@@ -2,15 +2,19 @@
 argument types, output folders, the compile cache, and turning bad input into one line on stderr with exit code 2."""
 from __future__ import annotations
 
+from jaxhw import stopping
+
+# First, before numpy and JAX load (so E402 is off for this file): a signal from here on stops the command.
+COMMANDS = ("jaxhw.__main__", "jaxhw.classify", "jaxhw.autoencode", "jaxhw.gradients", "jaxhw.timeseries")
+stopping.record_from_start(COMMANDS)
+
 import argparse
 import contextlib
 import dataclasses
 import functools
 import os
 import pathlib
-import signal
 import sys
-import threading
 import time
 from typing import Any, Callable
 
@@ -170,10 +174,6 @@ def enable_compilation_cache(path: pathlib.Path | None) -> None:
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
-class Terminated(BaseException):
-    """SIGTERM, raised like KeyboardInterrupt is for SIGINT, so a run stops cleanly and says what it kept."""
-
-
 # What the running command holds, for the line it prints when interrupted (one command runs at a time).
 _RUN: dict[str, Any] = {}
 
@@ -197,7 +197,9 @@ def kept_line() -> str:
     out, checkpoints = _RUN.get("out"), _RUN.get("checkpoint_dir")
     kept = []
     if out is not None:
-        kept.append(f"{out} is as it was before this run")
+        staged = _RUN.get("staged")
+        kept.append(f"{out} holds this run's complete output" if staged is not None and staged.swapped
+                    else f"{out} is as it was before this run")
     if checkpoints is not None:
         epochs = saved_epochs(checkpoints)
         if epochs and _RUN.get("overwrite") and not _saved_by_this_run(checkpoints, epochs[-1]):
@@ -217,10 +219,10 @@ def _saved_by_this_run(directory: pathlib.Path, epoch: int) -> bool:
         return False
 
 
-def interrupted_line(signal_name: str) -> str:
-    """What an interrupted command kept, and how to continue."""
+def interrupted_line(number: int) -> str:
+    """What a command interrupted by signal ``number`` kept, and how to continue."""
     kept = kept_line()
-    return f"interrupted by {signal_name}" + (f"; {kept}" if kept else "")
+    return f"interrupted by {stopping.NAMES[number]}" + (f"; {kept}" if kept else "")
 
 
 def _is_out_of_memory(error: Exception) -> bool:
@@ -229,50 +231,68 @@ def _is_out_of_memory(error: Exception) -> bool:
 
 def run_cli(main: Callable[[list[str] | None], Any]) -> Callable[[list[str] | None], int]:
     """Wrap a CLI's main so that every fault is one line on stderr and an exit code, never a traceback:
-    bad input 2; a diverged run, a full disk, a refused write or too little memory 1; Ctrl-C 130; SIGTERM 143.
-    The folders the run locked are released whatever happens. Over several processes they end together
-    (``jaxhw.training.distributed``), and a process lost by the group is named in the last line."""
+    bad input 2; a diverged run, a full disk, a refused write or too little memory 1; Ctrl-C 130; SIGTERM 143
+    (``jaxhw.stopping``: at any moment, and never an exit 0 once one came). The folders the run locked are
+    released whatever happens. Over several processes they end together (``jaxhw.training.distributed``), and a
+    process lost by the group is named in the last line."""
 
     @functools.wraps(main)
     def wrapped(argv: list[str] | None = None) -> int:
-        from jaxhw.training import distributed
-        from jaxhw.training.fit import TrainingDiverged
-
-        def terminate(signum, frame):
-            raise Terminated()
-
-        in_main_thread = threading.current_thread() is threading.main_thread()
-        previous = signal.signal(signal.SIGTERM, terminate) if in_main_thread else None
         _RUN.clear()
+        code = None
+        previous = stopping.install()
         try:
-            with contextlib.ExitStack() as stack:
-                _RUN["stack"] = stack
-                main(argv)
-            if distributed.joined():
-                distributed.finish()
-            return 0
-        except InputError as e:
-            return _fail(e, 2)
-        except (ResourceError, TrainingDiverged) as e:
-            return _fail(e, 1)
-        except MemoryError:
-            return _fail("out of host memory (a numpy allocation failed)", 1)
-        except KeyboardInterrupt:
-            return _fail(interrupted_line("Ctrl-C (SIGINT)"), 130)
-        except Terminated:
-            return _fail(interrupted_line("SIGTERM"), 143)
-        except Exception as e:
-            if _is_out_of_memory(e):
-                return _fail(f"out of device memory: {str(e).splitlines()[0][:300]}", 1)
-            if distributed.lost_in_collective(e):
-                return _fail(distributed.await_verdict(e), 1)
-            raise
+            code = _outcome(main, argv)
         finally:
-            _RUN.clear()
-            if in_main_thread:
-                signal.signal(signal.SIGTERM, previous)
+            stopping.ended(code, lambda number: f"error: {interrupted_line(number)}")
+            stopping.restore(previous)
+        return code
 
     return wrapped
+
+
+def _outcome(main: Callable[[list[str] | None], Any], argv: list[str] | None) -> int:
+    """Run ``main``; 0, or the exit code of the one line printed for what stopped it."""
+    try:
+        stopping.act()  # and at once for a signal that came while the command's modules loaded
+        with contextlib.ExitStack() as stack:
+            _RUN["stack"] = stack
+            main(argv)
+        stopping.check()  # a signal that landed where it could not act
+        from jaxhw.training import distributed
+
+        if distributed.joined():
+            distributed.finish()
+        stopping.stop_acting()
+        number = stopping.received()  # one that came while the group finished
+        return 0 if number is None else _fail(interrupted_line(number), stopping.EXIT_CODES[number])
+    except (KeyboardInterrupt, stopping.Terminated) as error:
+        stopping.stop_acting()
+        number = stopping.received() or stopping.signal_of(error)
+        return _fail(interrupted_line(number), stopping.EXIT_CODES[number])
+    except Exception as error:
+        stopping.stop_acting()
+        return _failure(error)
+
+
+def _failure(error: Exception) -> int:
+    """The one line and exit code of an error that stopped a command; an unknown error is raised again."""
+    if isinstance(error, InputError):  # often before JAX has loaded: answered without loading it
+        return _fail(error, 2)
+    if isinstance(error, ResourceError):
+        return _fail(error, 1)
+    if isinstance(error, MemoryError):
+        return _fail("out of host memory (a numpy allocation failed)", 1)
+    from jaxhw.training import distributed
+    from jaxhw.training.fit import TrainingDiverged
+
+    if isinstance(error, TrainingDiverged):
+        return _fail(error, 1)
+    if _is_out_of_memory(error):
+        return _fail(f"out of device memory: {str(error).splitlines()[0][:300]}", 1)
+    if distributed.lost_in_collective(error):
+        return _fail(distributed.await_verdict(error), 1)
+    raise error
 
 
 def with_interval(metrics: dict, name: str) -> str:
@@ -332,4 +352,5 @@ def start(args: argparse.Namespace) -> pathlib.Path | None:
 def output(out: pathlib.Path) -> StagedFolder:
     """``with output(out) as folder:`` write the run's files into ``folder``; they replace ``out`` whole at the
     end, and a failure or a kill leaves ``out`` as it was."""
-    return StagedFolder(out)
+    staged = _RUN["staged"] = StagedFolder(out)
+    return staged

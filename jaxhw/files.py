@@ -15,8 +15,9 @@ only owner of its folders, and multi-file outputs built aside and swapped in who
   two routes to one folder meet one lock, and the staging folder lives beside the real target on its file system.
 - Only checkpoints jaxhw wrote count (``is_checkpoint``): a folder named by an epoch that holds jaxhw's metadata
   item beside orbax's record of the commit; any other folder, numeric name or not, is never counted or deleted.
-- ``signals_deferred``: Ctrl-C or SIGTERM during a write that runs in other threads (orbax's checkpoint)
-  takes effect when the write has ended, so the write is whole and no thread outlives the interpreter.
+- ``signals_deferred``: Ctrl-C or SIGTERM during a write that runs in other threads (orbax's checkpoint), or
+  during the swap of a staged folder, takes effect when it has ended, so the write is whole, no thread outlives
+  the interpreter, and the line that reports the signal can say which output the folder holds.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from jaxhw import stopping
 from jaxhw.errors import InputError, ResourceError
 
 OUTPUT_MARKER = ".jaxhw-output"  # in every folder jaxhw builds: it may be replaced whole
@@ -353,6 +355,7 @@ class StagedFolder:
         self.staging = self.target.parent / f".{self.target.name}.staging"
         self.old = self.target.parent / f".{self.target.name}.old"
         check_name_fits(self.target, self.staging.name, "output directory")
+        self.swapped = False  # whether the target now holds the new output
 
     def recover(self) -> str:
         """Finish or roll back a swap a kill interrupted, and drop an unfinished build; say what was done."""
@@ -407,9 +410,15 @@ class StagedFolder:
         return self.staging
 
     def __exit__(self, kind, error, trace) -> None:
-        if kind is not None:
+        if kind is not None or stopping.pending():
             shutil.rmtree(self.staging, ignore_errors=True)
+            if kind is None:
+                stopping.check()  # a signal came before the swap: it stops the run with the target as it was
             return
+        with signals_deferred():  # whole: a signal now acts once the target holds the new output
+            self._swap()
+
+    def _swap(self) -> None:
         try:
             write_bytes(self.staging / COMPLETE_MARKER, b"")
             _fsync_folder(self.staging)
@@ -424,6 +433,7 @@ class StagedFolder:
             if isinstance(error, OSError):
                 raise resource_error(error, self.target, "cannot swap in") from None
             raise
+        self.swapped = True
         (self.target / COMPLETE_MARKER).unlink(missing_ok=True)
         if self.old.exists():
             _remove(self.old, f"the previous output (the new one is in {self.target})")

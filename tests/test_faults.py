@@ -5,6 +5,7 @@ for signals, kills and locks; full disks on a small tmpfs (skipped only where mo
 when CI is set)."""
 from __future__ import annotations
 
+import argparse
 import contextlib
 import gzip
 import json
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import weakref
 
 import pytest
 from helpers import ctrl_c_reaches_children, write_idx_dataset
@@ -139,14 +141,18 @@ def _flip(path: pathlib.Path) -> None:
 
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninterrupted_one(
-        corruption, tmp_path, cache, uninterrupted, capsys):
+        corruption, tmp_path, cache, uninterrupted, capsys, monkeypatch):
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)  # where orbax's abandoned reads would end up
     ck = tmp_path / "ck"
     assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
     CORRUPTIONS[corruption](ck / "2")
     capsys.readouterr()
     assert classify(mlp(None, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
     notes = capsys.readouterr().err
-    assert "skipped unusable checkpoints" in notes and "unusable" in notes, notes
+    lines = [line for line in notes.splitlines() if line.strip()]  # jaxhw's one line, nothing of orbax's
+    assert len(lines) == 1 and lines[0].startswith(f"jaxhw: skipped unusable checkpoints in {ck}"), notes
+    assert reported == []
     assert metrics(tmp_path / "out") == uninterrupted
     assert any((ck / "unusable").iterdir())  # set aside, not deleted
     assert sorted(p.name for p in ck.iterdir() if p.name.isdigit()) == ["1", "2", "3"]
@@ -891,3 +897,249 @@ def test_an_idx_header_whose_dimensions_overflow_64_bits_is_one_line(tmp_path, c
     assert one_error_line(capsys) == (
         f"error: {images_file}: header promises shape (65536, 65536, 65536, 65536) (18446744073709551636 bytes) but "
         "the file has 30 bytes (truncated)")
+
+
+# ---- signals that always stop a run, checkpoints verified whole, quiet fallbacks
+
+
+def _kill_self_with(number: int) -> None:
+    """Send ``number`` to this process and give its handler bytecode to run in (it runs between instructions)."""
+    os.kill(os.getpid(), number)
+    for _ in range(1000):
+        pass
+
+
+def _stopped_in_process(capsys, fake_main) -> tuple[int, str, float]:
+    """(exit code, the error line, seconds) of ``fake_main`` run as a command's main."""
+    from jaxhw.cli import run_cli
+
+    started = time.monotonic()
+    code = run_cli(fake_main)([])
+    seconds = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "Exception ignored" not in err, err
+    return code, one_error_line_of(err), seconds
+
+
+def one_error_line_of(err: str) -> str:
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, err
+    return errors[0]
+
+
+def _until_stopped(seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.01)
+    raise AssertionError("the signal did not stop the run")
+
+
+def test_a_signal_landing_where_an_exception_would_be_swallowed_still_stops_the_run(capsys):
+    """Ctrl-C inside a garbage-collection callback (where JAX's ``_xla_gc_callback`` would print "Exception
+    ignored" and let the run go on), SIGTERM inside ``__set_name__`` (which wraps it in a RuntimeError) or a weakref
+    finalizer (which drops it), Ctrl-C
+    in a context manager's exit (which it would cut short), and a signal whose exception the run itself swallows
+    each end the run with the signal's code and one line."""
+    import gc
+
+    def in_gc_callback(phase, info):
+        if phase == "start":
+            gc.callbacks.remove(in_gc_callback)
+            _kill_self_with(signal.SIGINT)
+
+    def collected(argv):
+        gc.callbacks.append(in_gc_callback)
+        gc.collect()
+        _until_stopped()
+
+    code, line, seconds = _stopped_in_process(capsys, collected)
+    assert (code, line) == (130, "error: interrupted by Ctrl-C (SIGINT)") and seconds < 2
+
+    class Named:
+        def __set_name__(self, owner, name):
+            _kill_self_with(signal.SIGTERM)
+
+    def class_body(argv):
+        type("Holder", (), {"field": Named()})
+        _until_stopped()
+
+    code, line, _ = _stopped_in_process(capsys, class_body)
+    assert (code, line) == (143, "error: interrupted by SIGTERM")
+
+    class Resource:
+        pass
+
+    def finalized(argv):  # weakref.finalize, as WeakKeyDictionary's callbacks: an exception there is dropped
+        resource = Resource()
+        weakref.finalize(resource, _kill_self_with, signal.SIGTERM)
+        del resource
+        _until_stopped()
+
+    assert _stopped_in_process(capsys, finalized)[:2] == (143, "error: interrupted by SIGTERM")
+    released = []
+
+    @contextlib.contextmanager
+    def lock():
+        try:
+            yield
+        finally:
+            _kill_self_with(signal.SIGINT)  # as a command's lock is released
+            released.append(True)
+
+    def cleaning_up(argv):
+        with lock():
+            pass
+        _until_stopped()
+
+    assert _stopped_in_process(capsys, cleaning_up)[:2] == (130, "error: interrupted by Ctrl-C (SIGINT)")
+    assert released == [True]  # the cleanup ran to its end first
+
+    def swallowing(argv):
+        try:
+            _kill_self_with(signal.SIGINT)
+            time.sleep(0.2)
+        except BaseException:  # noqa: BLE001 - what a careless library might do
+            pass
+        _until_stopped()  # the signal asks again
+
+    assert _stopped_in_process(capsys, swallowing)[:2] == (130, "error: interrupted by Ctrl-C (SIGINT)")
+
+    def finishing(argv):
+        try:
+            _kill_self_with(signal.SIGTERM)
+        except BaseException:  # noqa: BLE001
+            pass  # and main returns as if the run had succeeded
+
+    assert _stopped_in_process(capsys, finishing)[0] == 143
+
+
+def _swap_with_signal(monkeypatch, when: str):
+    """A command's main that writes ``new`` into --out, with SIGINT arriving ``when`` ("before" the swap or
+    "during" it, between its two renames)."""
+    from jaxhw import cli
+
+    real_replace = files.os.replace
+
+    def replace(source, target):
+        if str(source).endswith(".staging"):
+            _kill_self_with(signal.SIGINT)
+        real_replace(source, target)
+
+    def main(argv):
+        args = argparse.Namespace(out=pathlib.Path(argv[0]), no_compile_cache=True, compile_cache=None,
+                                  coordinator_address=None, num_processes=None, process_id=None, distributed=False)
+        out = cli.start(args)
+        with cli.output(out) as folder:
+            (folder / "result.txt").write_text("new")
+            if when == "before":
+                _kill_self_with(signal.SIGINT)
+            else:
+                monkeypatch.setattr(files.os, "replace", replace)
+    return main
+
+
+@pytest.mark.parametrize("when, says, holds", [("before", "is as it was before this run", "old"),
+                                               ("during", "holds this run's complete output", "new")])
+def test_a_signal_at_the_output_swap_leaves_one_whole_output_and_says_which(when, says, holds, tmp_path, monkeypatch,
+                                                                           capsys):
+    from jaxhw.cli import run_cli
+
+    out = tmp_path / "out"
+    with files.StagedFolder(out) as folder:
+        (folder / "result.txt").write_text("old")
+    assert run_cli(_swap_with_signal(monkeypatch, when))([str(out)]) == 130
+    monkeypatch.undo()
+    assert one_error_line(capsys) == f"error: interrupted by Ctrl-C (SIGINT); {out} {says}"
+    assert (out / "result.txt").read_text() == holds
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".out.lock", "out"]  # nothing staged or old left
+
+
+def _signal_after(marker: str, number: int, command: list[str], env: dict) -> subprocess.CompletedProcess:
+    """Run ``command``, send ``number`` once ``marker`` appears on its stderr, and wait for the end."""
+    with ctrl_c_reaches_children():
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   env={**os.environ, **env})
+    seen = []
+    for line in process.stderr:
+        seen.append(line)
+        if marker in line:
+            process.send_signal(number)
+            break
+    else:
+        raise AssertionError(f"no {marker!r} on stderr: {''.join(seen)[-2000:]}")
+    out, err = process.communicate(timeout=120)
+    return subprocess.CompletedProcess(command, process.returncode, out, "".join(seen) + err)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number, code, marker, env", [
+    # While JAX loads (python -X importtime names each module once it has loaded).
+    (signal.SIGTERM, 143, " jax._src.config\n", {"PYTHONPROFILEIMPORTTIME": "1"}),
+    # While the first epoch compiles (JAX names each program as it starts compiling it).
+    (signal.SIGINT, 130, "Compiling", {"JAX_LOG_COMPILES": "1"}),
+])
+def test_a_signal_while_jax_loads_or_compiles_stops_the_command_with_its_code(number, code, marker, env, tmp_path,
+                                                                               cache):
+    out, ck = tmp_path / "out", tmp_path / "ck"
+    command = [sys.executable, "-m", "jaxhw.classify", *mlp(cache, out, "--epochs", "50", "--checkpoint-dir",
+                                                            str(ck))]
+    ended = _signal_after(marker, number, command, env)
+    assert ended.returncode == code, ended.stderr[-3000:]
+    assert "Traceback" not in ended.stderr and "Exception ignored" not in ended.stderr, ended.stderr[-3000:]
+    line = one_error_line_of(ended.stderr)
+    assert line.startswith(f"error: interrupted by {'SIGTERM' if number == signal.SIGTERM else 'Ctrl-C (SIGINT)'}")
+    assert not out.exists() and not (ck.exists() and any(p.name.isdigit() for p in ck.iterdir()))
+
+
+@pytest.mark.slow
+def test_sigterm_to_process_1_of_a_group_ends_it_with_143_and_the_other_within_the_bound():
+    """JAX's preemption notifier would take the SIGTERM ("SIGTERM caught") and let both processes train on."""
+    from test_distributed import BOUND, COLLECTIVES, finished, group
+
+    processes = group(["-c", COLLECTIVES])
+    for process in processes:
+        while (line := process.stdout.readline()) != "summing\n":
+            assert line, process.communicate()[1]
+    processes[1].send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    try:
+        processes[0].wait(timeout=BOUND + 5)
+    finally:
+        seconds = time.monotonic() - sent
+        for process in processes:
+            process.kill()
+    (code_0, _, err_0), (code_1, _, err_1) = finished(processes)
+    assert code_1 == 143 and err_1.strip().splitlines()[-1] == "error: interrupted by SIGTERM", err_1[-2000:]
+    assert code_0 != 0 and seconds <= BOUND + 5, (code_0, seconds, err_0[-2000:])
+    assert err_0.strip().splitlines()[-1].startswith("error: process 1 of 2 stopped answering"), err_0[-2000:]
+    assert "Traceback" not in err_0 + err_1 and "SIGTERM caught" not in err_0 + err_1
+
+
+@pytest.mark.slow
+def test_an_edited_history_or_lost_manifests_are_set_aside_quietly_and_the_run_resumes_before_them(
+        tmp_path, monkeypatch, capsys):
+    reported = []
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)  # where orbax's abandoned reads end up
+    ck, out = tmp_path / "ck", tmp_path / "out"
+    assert classify(mlp(None, out, "--epochs", "3", "--checkpoint-dir", str(ck), "--no-tensorboard")) == 0
+    expected = json.loads((out / "metrics.json").read_text())["epochs"]
+    meta_path = ck / "2" / "meta" / "metadata"
+    meta = json.loads(meta_path.read_text())
+    meta["history"][-1]["test_loss"] = 123.0
+    meta_path.write_text(json.dumps(meta))
+    for manifest in (ck / "3").rglob("manifest.ocdbt"):
+        manifest.unlink()
+    capsys.readouterr()
+    assert classify(mlp(None, out, "--epochs", "3", "--checkpoint-dir", str(ck), "--resume", "--no-tensorboard")) == 0
+    import gc
+
+    gc.collect()
+    time.sleep(0.2)  # the reads orbax abandoned end in its threads
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.strip()] == [
+        f"jaxhw: skipped unusable checkpoints in {ck} and moved them to {ck / 'unusable'}: epoch 3 (its arrays do not "
+        "restore (ValueError)); epoch 2 (its history or description does not match its checksum)"], err
+    assert reported == []
+    history = json.loads((out / "metrics.json").read_text())["epochs"]
+    assert [round(epoch["test_loss"], 6) for epoch in history] == [round(epoch["test_loss"], 6) for epoch in expected]
+    assert sorted(p.name for p in (ck / "unusable").iterdir()) == ["2", "3"]

@@ -1,13 +1,15 @@
 """Checkpoints of the whole TrainState with orbax that prove themselves: written atomically at each epoch end,
-the last K kept, each with a checksum of its arrays and the description of its run.
+the last K kept, each with the description of its run and checksums of its arrays and of what it says beside them.
 
 A checkpoint holds params, batch_stats, optimizer state, step and the PRNG key (the data order of every
 epoch is drawn from that key and the epoch number, so the epoch number is the data-order position), plus
-the history so far, the run's description and a BLAKE2b checksum of every saved array.
+the history so far, the run's description, a BLAKE2b checksum of every saved array and one of the epoch, history
+and description.
 
-``--resume`` takes the newest checkpoint that restores, carries its own epoch and matches its checksum; newer
-ones that do not (truncated or garbled files, missing metadata, a renamed step folder, flipped
-bits) are moved into ``unusable/`` inside the directory, never deleted, and named in one line. A checkpoint
+``--resume`` takes the newest checkpoint that restores, carries its own epoch and matches its checksums; newer
+ones that do not (truncated or garbled files, missing metadata, a renamed step folder, flipped bits, an edited
+history) are moved into ``unusable/`` inside the directory, never deleted, and named in one line; orbax's errors
+from the reads it abandoned are kept off stderr. A checkpoint
 of a different run (its description differs) is refused with the fields that differ. A fresh run into a
 directory that already holds checkpoints is refused unless it resumes or overwrites them; overwritten ones are
 deleted only when the first new checkpoint is about to be saved, so a run that stops before (bad input, a
@@ -22,6 +24,7 @@ all); ``resume`` hands process 0's checkpoint, epoch and history to every proces
 from __future__ import annotations
 
 import hashlib
+import json
 import pathlib
 import shutil
 import sys
@@ -31,6 +34,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from jaxhw import stopping
 from jaxhw.common import ModuleOnFirstUse
 from jaxhw.errors import InputError, ResourceError
 from jaxhw.files import (
@@ -75,6 +79,13 @@ def checksum(tree: Any) -> str:
     return digest.hexdigest()
 
 
+def record_checksum(epoch: int, history: list[dict], description: dict) -> str:
+    """BLAKE2b of what a checkpoint says beside its arrays (epoch, history, run description) as JSON reads it
+    back, so an edited history fails like a flipped bit."""
+    record = json.loads(json.dumps({"epoch": epoch, "history": history, "description": description}))
+    return hashlib.blake2b(json.dumps(record, sort_keys=True).encode(), digest_size=16).hexdigest()
+
+
 def flatten(description: dict, prefix: str = "") -> dict:
     """{"data": {"fingerprint": x}} -> {"data.fingerprint": x}."""
     flat = {}
@@ -91,6 +102,30 @@ def differences(saved: dict, now: dict) -> list[str]:
     old, new = flatten(saved), flatten(now)
     return [f"{key} was {old.get(key)!r}, now {new.get(key)!r}" for key in sorted(old.keys() | new.keys())
             if old.get(key) != new.get(key)]
+
+
+def _abandoned_read(report) -> bool:
+    """Whether an unraisable error is orbax's from a restore that failed: a tensorstore read finishing after
+    orbax closed its event loop, or one of its read coroutines collected with the error of that restore."""
+    closed = isinstance(report.exc_value, RuntimeError) and str(report.exc_value) == "Event loop is closed"
+    code = getattr(report.object, "cr_code", None)
+    return closed or (code is not None and "orbax" in code.co_filename)
+
+
+def quiet_abandoned_reads() -> None:
+    """Keep the errors of the reads orbax abandons when a checkpoint fails to restore (dozens of tracebacks that
+    come from its threads, some after the restore has returned) off stderr: the one line that sets the checkpoint
+    aside says what happened. Every other unraisable error goes to the hook as before."""
+    if getattr(sys.unraisablehook, "keeps_quiet", None) is _abandoned_read:
+        return
+    previous = sys.unraisablehook
+
+    def hook(report) -> None:
+        if not _abandoned_read(report):
+            previous(report)
+
+    hook.keeps_quiet = _abandoned_read
+    sys.unraisablehook = hook
 
 
 class _JaxhwSteps:
@@ -178,9 +213,11 @@ class CheckpointStore:
         if not self.replacing:
             return
         self.manager.close()
-        for step in self.replacing:
-            shutil.rmtree(self.directory / str(step))
-        self.replacing = []
+        stopping.check()  # a signal that came before this point deletes nothing
+        with signals_deferred():  # all or none: the line a signal ends with says which
+            for step in self.replacing:
+                shutil.rmtree(self.directory / str(step))
+            self.replacing = []
         self.manager = self._open_manager()
 
     def latest_epoch(self) -> int | None:
@@ -198,7 +235,8 @@ class CheckpointStore:
         self.last_saved = epoch
         if not self.writer:
             return
-        meta = {"epoch": epoch, "history": history, "description": self.description, "checksum": checksum(arrays)}
+        meta = {"epoch": epoch, "history": history, "description": self.description, "checksum": checksum(arrays),
+                "record_checksum": record_checksum(epoch, history, self.description)}
         # Checked first: orbax's own failure on a full disk is dozens of lines from its writer threads.
         needed = sum(np.dtype(leaf.dtype).itemsize * int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(arrays))
         free = shutil.disk_usage(self.directory).free
@@ -227,6 +265,7 @@ class CheckpointStore:
 
     def _verified(self, step: int, like: TrainState) -> tuple[TrainState, list[dict]]:
         """The checkpoint of ``step`` restored and verified, or Unusable (or InputError for another run)."""
+        quiet_abandoned_reads()
         try:
             meta = self.manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
         except Exception as error:  # a missing or garbled metadata file, an empty folder
@@ -235,6 +274,8 @@ class CheckpointStore:
             raise Unusable("its metadata has no epoch or checksum")
         if meta.get("epoch") != step:
             raise Unusable(f"its metadata says epoch {meta.get('epoch')}, not {step} (a renamed folder)")
+        if meta.get("record_checksum") != record_checksum(step, meta.get("history"), meta.get("description")):
+            raise Unusable("its history or description does not match its checksum")
         found = differences(meta.get("description", {}), self.description)
         if found:
             raise InputError(f"checkpoint in {self.directory} is from a different run: " + ", ".join(found))

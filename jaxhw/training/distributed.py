@@ -79,6 +79,8 @@ def join(config: ProcessGroup, on_loss: Callable[[], str] = lambda: "") -> None:
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     # A process that dies is then reported by the survivors' watchdog instead of aborting them all at once.
     jax.config.update("jax_enable_recoverability", True)
+    # SIGTERM stays jaxhw's (jaxhw.stopping): JAX's preemption notifier would take it and let every process train on.
+    jax.config.update("jax_enable_preemption_service", False)
     if config.coordinator_address is not None and config.process_id != 0:
         wait_for_coordinator(config.coordinator_address, config.join_timeout)
     try:

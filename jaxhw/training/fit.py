@@ -10,6 +10,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
+from jaxhw import stopping
 from jaxhw.errors import InputError
 from jaxhw.training.feeding import HostFeed
 from jaxhw.training.parallel import make_mesh, process_local, replicate, shard_members
@@ -154,6 +155,7 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
     bar = tqdm(range(start_epoch, epochs), desc=description, unit="epoch", initial=start_epoch, total=epochs,
                leave=None, disable=None if progress is None else not progress)
     for epoch in bar:
+        stopping.check()  # Ctrl-C or SIGTERM stops the run between epochs, whatever frame it landed in
         start = time.perf_counter()
         state, totals, per_batch = epoch_fn(state, train_device if feed is None else feed.epoch(epoch), epoch)
         totals = jax.block_until_ready(totals)
@@ -173,4 +175,5 @@ def fit(state: TrainState, train_data: Mapping[str, np.ndarray], test_data: Mapp
         bar.set_postfix({k: f"{np.mean(v):.4f}" for k, v in record.items() if k.startswith(("train_loss", "test_"))})
         if checkpoints is not None:
             checkpoints.save(epoch + 1, state, history)
+    stopping.check()
     return (state if feed is None else process_local(state)), history
