@@ -17,11 +17,11 @@ import pytest
 
 os.environ["JAX_DEFAULT_MATMUL_PRECISION"] = "highest"
 os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
-# One compilation cache for the session, so the --quick report and the homework notebook (the same programs)
-# compile them once, and the commands the tests run share the programs they have in common: it is the commands'
-# default cache (jaxhw.cli reads JAXHW_CACHE_DIR on import, in this process and in the processes it starts), and,
-# through the environment, JAX's own in the notebook kernels. This process turns it off after each test: on for
-# every small compilation of the unit tests, writing each to disk would cost more than it saves.
+# One compilation cache for the session, shared by everything the tests compile: this process (programs that take
+# half a second or more to compile, so that the same CNN or members program built again by another test, or by
+# another seed in the same test, is loaded instead of compiled: 12% of the model tests' time), the commands run in
+# it or started from it (jaxhw.cli reads JAXHW_CACHE_DIR on import), and, through the environment, the notebook
+# kernels (the homework notebook loads the --quick report's programs: half its time).
 SESSION_CACHE = pathlib.Path(tempfile.mkdtemp(prefix="jaxhw-tests-compile-cache-"))
 os.environ["JAXHW_CACHE_DIR"] = str(SESSION_CACHE)
 
@@ -34,14 +34,32 @@ def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
-@pytest.fixture(autouse=True)
-def compilation_cache_off_after_each_test():
-    """A command run in this process (main(argv)) uses the session's cache; the tests after it compile without."""
-    yield
-    if jax.config.jax_enable_compilation_cache and jax.config.jax_compilation_cache_dir:
-        from jaxhw.cli import enable_compilation_cache
+SESSION_CACHE_MIN_COMPILE_SECONDS = 0.5  # writing every small program would cost more than it saves
 
-        enable_compilation_cache(None)
+
+def use_the_session_cache() -> None:
+    """This process's compilations read and write the session's cache (JAX decides once per process unless reset)."""
+    from jax.experimental.compilation_cache import compilation_cache
+
+    compilation_cache.reset_cache()
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", str(SESSION_CACHE / "jax"))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", SESSION_CACHE_MIN_COMPILE_SECONDS)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+use_the_session_cache()
+
+
+@pytest.fixture(autouse=True)
+def the_session_cache_after_each_test():
+    """A command run in this process (main(argv)) sets the cache its arguments name; the next test starts again
+    from the session's."""
+    yield
+    if (not jax.config.jax_enable_compilation_cache
+            or jax.config.jax_compilation_cache_dir != str(SESSION_CACHE / "jax")
+            or jax.config.jax_persistent_cache_min_compile_time_secs != SESSION_CACHE_MIN_COMPILE_SECONDS):
+        use_the_session_cache()
 
 
 @pytest.fixture(scope="session")

@@ -193,6 +193,7 @@ def test_epoch_metric_is_the_mse(digits):
     np.testing.assert_allclose(float(totals["loss"]) / 21, np.mean((x_hat - x) ** 2), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_end_to_end_on_embedded_digits(tmp_path, capsys):
     out = tmp_path / "run"
     code = autoencode_main(["--source", "embedded", "--epochs", "1", "--out", str(out)])

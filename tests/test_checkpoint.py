@@ -84,6 +84,7 @@ def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
     assert sorted(p.name for p in (tmp_path / "killed").iterdir() if p.name.isdigit()) == ["3", "4", "5"]  # keep 3
 
 
+@pytest.mark.slow
 def test_checkpoint_of_another_model_is_refused(tmp_path, capsys):
     common = ["--source", "embedded", "--epochs", "1", "--out", str(tmp_path / "o"),
               "--checkpoint-dir", str(tmp_path / "ck")]
@@ -98,6 +99,7 @@ def test_resume_without_checkpoint_dir(capsys, tmp_path):
     assert "--resume needs --checkpoint-dir" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_nan_loss_names_epoch_and_step_and_keeps_the_last_good_checkpoint(tmp_path):
     rng = np.random.default_rng(0)
     clean = {"x": rng.uniform(0, 1, (64, 28, 28, 1)).astype(np.float32), "y": rng.integers(0, 10, 64).astype(np.int32)}
@@ -143,6 +145,7 @@ except KeyboardInterrupt:
 """
 
 
+@pytest.mark.slow
 def test_ctrl_c_while_a_checkpoint_is_written_takes_effect_once_the_write_has_ended(tmp_path):
     with ctrl_c_reaches_children():
         child = subprocess.Popen([sys.executable, "-c", INTERRUPTED_SAVE, str(tmp_path / "ck")],

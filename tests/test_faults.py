@@ -97,6 +97,7 @@ def snapshot(folder: pathlib.Path) -> dict[str, bytes]:
 # ---------------------------------------------------------------------------------------------- checkpoints
 
 
+@pytest.mark.slow
 def test_a_fresh_run_into_another_runs_checkpoints_is_refused_and_overwrite_replaces_them(tmp_path, cache, capsys):
     ck = str(tmp_path / "ck")
     assert classify(mlp(None, tmp_path / "a", "--epochs", "3", "--checkpoint-dir", ck)) == 0
@@ -139,6 +140,7 @@ def _flip(path: pathlib.Path) -> None:
     path.write_bytes(bytes(data))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("corruption", list(CORRUPTIONS))
 def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninterrupted_one(
         corruption, tmp_path, cache, uninterrupted, capsys, monkeypatch):
@@ -158,6 +160,7 @@ def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninter
     assert sorted(p.name for p in ck.iterdir() if p.name.isdigit()) == ["1", "2", "3"]
 
 
+@pytest.mark.slow
 def test_a_newer_folder_jaxhw_did_not_write_is_left_alone_by_resume(tmp_path, cache, uninterrupted, capsys):
     """An empty folder named by an epoch is no checkpoint: neither resumed from nor set aside nor deleted."""
     ck = tmp_path / "ck"
@@ -170,6 +173,7 @@ def test_a_newer_folder_jaxhw_did_not_write_is_left_alone_by_resume(tmp_path, ca
     assert sorted(p.name for p in ck.iterdir()) == ["1", "2", "3", "7"] and not any((ck / "7").iterdir())
 
 
+@pytest.mark.slow
 def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_each_field(tmp_path, cache, capsys):
     ck = str(tmp_path / "ck")
     assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", ck)) == 0
@@ -190,6 +194,7 @@ def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_e
     assert "weight_init was 'flax', now 'torch'" in one_error_line(capsys)
 
 
+@pytest.mark.slow
 def test_with_no_usable_checkpoint_resume_is_one_line_and_keeps_them_aside(tmp_path, cache, capsys):
     ck = tmp_path / "ck"
     assert classify(mlp(None, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(ck))) == 0
@@ -202,6 +207,7 @@ def test_with_no_usable_checkpoint_resume_is_one_line_and_keeps_them_aside(tmp_p
     assert (ck / "unusable" / "1").is_dir()
 
 
+@pytest.mark.slow
 def test_arrays_that_restore_to_other_values_fail_the_checksum(tmp_path, cache, capsys):
     """Bit rot that still decodes: the arrays restore, but not to what was saved (simulated by recording
     another checksum in the metadata, which is what such arrays would be checked against)."""
@@ -220,6 +226,7 @@ def test_arrays_that_restore_to_other_values_fail_the_checksum(tmp_path, cache, 
 # ---------------------------------------------------------------------------------------------- disks
 
 
+@pytest.mark.slow
 def test_a_full_disk_leaves_the_previous_output_exactly_as_it_was(small_disk, tmp_path, cache, capsys):
     args = ["--source", "embedded", "--epochs", "1", "--batch-size", "1000", "--no-compile-cache", "--out"]
     assert autoencode(args + [str(tmp_path / "sized")]) == 0
@@ -235,6 +242,7 @@ def test_a_full_disk_leaves_the_previous_output_exactly_as_it_was(small_disk, tm
     assert sorted(p.name for p in disk.iterdir()) == [".out.lock", "out"]  # no staging folder, no temp file
 
 
+@pytest.mark.slow
 def test_a_full_checkpoint_disk_is_one_line_and_leaves_no_partial_checkpoint(small_disk, tmp_path, cache, capsys):
     disk = small_disk(300)  # an MLP checkpoint needs about 0.8 MB
     assert classify(mlp(None, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(disk / "ck"))) == 1
@@ -296,7 +304,7 @@ def test_concurrent_writers_of_one_json_never_show_a_reader_a_partial_file(tmp_p
 
     def write(writer: int) -> None:
         try:
-            for _ in range(150):
+            for _ in range(15):
                 files.write_json(path, {"writer": writer, "values": list(range(2000))})
         except Exception as error:  # noqa: BLE001 - any failure of a writer is the finding
             failures.append(repr(error))
@@ -346,6 +354,7 @@ def test_a_lock_left_by_a_dead_process_is_taken_over_with_a_note(tmp_path):
     assert files.FolderLock(target, "output directory").acquire().note == ""  # released cleanly: nothing to note
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_number, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_ctrl_c_and_sigterm_end_with_one_line_saying_how_to_resume(tmp_path, cache, signal_number, code):
     out, ck = tmp_path / "out", tmp_path / "ck"

@@ -257,6 +257,7 @@ def test_1c_softmax_then_log_overflows_where_log_softmax_does_not():
     assert b["log_softmax"] == pytest.approx(by_hand, abs=1e-3) and b["cross_entropy"] == pytest.approx(torch_value)
 
 
+@pytest.mark.slow
 def test_cli_end_to_end(tmp_path, capsys):
     args = ["--out", str(tmp_path), "--label-as-class", "3", "--renormalize", "--epochs", "1",
             "--train-examples", "1024"]

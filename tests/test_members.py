@@ -60,6 +60,7 @@ def _cnn_alone(digits: dict, optimizer: str, seed: int) -> tuple:
     return _ALONE[optimizer, seed]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("optimizer, at_once", [("adam", None), ("sgd", None), ("adam", 2), ("adam", 3)])
 def test_cnn_members_trained_as_one_program_match_each_seed_trained_alone(digits, optimizer, at_once):
     """The CNN (BatchNorm, Dropout): 3 seeds in one program against each seed alone, 8 steps of batch 64, with
@@ -94,6 +95,7 @@ def test_cnn_members_trained_as_one_program_match_each_seed_trained_alone(digits
         assert history[0]["test_accuracy"][k] == pytest.approx(alone_history[0]["test_accuracy"], abs=2 / 512)
 
 
+@pytest.mark.slow
 def test_members_with_their_own_data_match_training_alone_on_that_data(digits):
     subsets = [np.random.default_rng(seed).permutation(512)[:256] for seed in SEEDS]
     own = {key: np.stack([digits[key][s] for s in subsets]) for key in ("x", "y")}
@@ -143,6 +145,7 @@ def test_a_diverging_member_is_named(digits):
             member_names=[f"seed {seed}" for seed in SEEDS])
 
 
+@pytest.mark.slow
 def test_classify_with_seeds_writes_means_intervals_and_per_seed_records(tmp_path):
     args = ["--source", "embedded", "--epochs", "2", "--batch-size", "256", "--seeds", "3", "--seed", "5"]
     assert classify(args + ["--out", str(tmp_path / "three")]) == 0
@@ -165,6 +168,7 @@ def test_classify_with_seeds_writes_means_intervals_and_per_seed_records(tmp_pat
     assert per_seed[1]["test_loss"] == pytest.approx(alone["test_loss"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_seeds_resume_from_a_checkpoint_of_the_whole_stack(tmp_path):
     common = ["--source", "embedded", "--batch-size", "512", "--seeds", "2"]
     assert classify(common + ["--epochs", "3", "--out", str(tmp_path / "whole")]) == 0

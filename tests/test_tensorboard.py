@@ -13,6 +13,7 @@ from helpers import history_scalars, metrics_scalars, read_tensorboard_run
 from jaxhw.classify import main as classify
 
 
+@pytest.mark.slow
 def test_seeds_3_give_one_run_per_seed_holding_every_number_of_metrics_json(tmp_path):
     out = tmp_path / "out"
     assert classify(["--source", "embedded", "--batch-size", "512", "--epochs", "2",
