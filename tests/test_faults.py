@@ -521,6 +521,7 @@ def refused(capsys, code: int, argv: list[str], main=classify) -> str:
     return one_error_line(capsys)
 
 
+@pytest.mark.slow
 def test_overwrite_deletes_nothing_before_the_input_is_checked_and_only_checkpoints_jaxhw_wrote(tmp_path, capsys):
     ck = tmp_path / "ck"
     old = fake_checkpoint(ck, 5)
@@ -570,6 +571,7 @@ def test_a_symlink_meets_the_lock_of_the_folder_it_leads_to(tmp_path, capsys):
         assert f"{what} {real} is in use by another jaxhw run" in line and snapshot(real) == before
 
 
+@pytest.mark.slow
 def test_out_through_a_symlink_replaces_the_folder_it_leads_to_with_files_that_honour_the_umask(tmp_path, capsys):
     real, link = tmp_path / "real", tmp_path / "link"
     real.mkdir()
