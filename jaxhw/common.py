@@ -90,6 +90,17 @@ def fingerprint(*arrays: np.ndarray) -> str:
     return digest.hexdigest()
 
 
+def flatten(description: dict, prefix: str = "") -> dict:
+    """A nested record as one level, in its order: {"data": {"fingerprint": x}} -> {"data.fingerprint": x}."""
+    flat = {}
+    for key, value in description.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def apply_in_batches(fn: Callable[[Any], Any], inputs: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Run a (jitted) function over a large array in fixed-size chunks and gather the results on the host."""
     return np.concatenate([np.asarray(fn(inputs[i:i + batch_size])) for i in range(0, len(inputs), batch_size)])

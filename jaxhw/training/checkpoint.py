@@ -35,7 +35,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from jaxhw import stopping
-from jaxhw.common import ModuleOnFirstUse
+from jaxhw.common import ModuleOnFirstUse, flatten
 from jaxhw.errors import InputError, ResourceError
 from jaxhw.files import (
     CHECKPOINT_META_ITEM,
@@ -84,17 +84,6 @@ def record_checksum(epoch: int, history: list[dict], description: dict) -> str:
     back, so an edited history fails like a flipped bit."""
     record = json.loads(json.dumps({"epoch": epoch, "history": history, "description": description}))
     return hashlib.blake2b(json.dumps(record, sort_keys=True).encode(), digest_size=16).hexdigest()
-
-
-def flatten(description: dict, prefix: str = "") -> dict:
-    """{"data": {"fingerprint": x}} -> {"data.fingerprint": x}."""
-    flat = {}
-    for key, value in description.items():
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
 
 
 def differences(saved: dict, now: dict) -> list[str]:

@@ -37,6 +37,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from jaxhw.common import flatten
 from jaxhw.configs import ProcessGroup
 from jaxhw.errors import InputError, ResourceError
 
@@ -296,9 +297,9 @@ def agree(description: dict) -> list[dict]:
 def first_disagreement(descriptions: list[dict]) -> str | None:
     """The line naming the first field in which a process's description differs from process 0's (None if none
     does); descriptions hold ``processes``, ``config`` (named as its command-line options) and ``data``."""
-    expected = dict(_flat(descriptions[0]))
+    expected = flatten(descriptions[0])
     for process, description in enumerate(descriptions[1:], start=1):
-        got = dict(_flat(description))
+        got = flatten(description)
         for field in [*expected, *(name for name in got if name not in expected)]:
             if got.get(field) != expected.get(field):
                 return (f"process {process}'s {_field_name(field)} is {_shown(got.get(field))} but process 0's is "
@@ -307,22 +308,15 @@ def first_disagreement(descriptions: list[dict]) -> str | None:
     return None
 
 
-def _flat(record: dict, prefix: tuple = ()) -> list[tuple[tuple, Any]]:
-    """A nested record as (path, value) pairs, in its order."""
-    pairs = []
-    for name, value in record.items():
-        pairs += _flat(value, (*prefix, name)) if isinstance(value, dict) else [((*prefix, name), value)]
-    return pairs
-
-
-def _field_name(field: tuple) -> str:
-    """A description's field as the person who started the process knows it: --batch-size, data's fingerprint."""
-    kind, *names = field
+def _field_name(field: str) -> str:
+    """A description's field ("config.batch_size") as the person who started the process knows it: --batch-size,
+    data's fingerprint."""
+    kind, *names = field.split(".")
     if kind == "config":
         return "--" + "-".join(names).replace("_", "-")
     if kind == "data":
         return "data's " + " ".join(names).replace("_", " ")
-    return "process count" if kind == "processes" else " ".join(field)
+    return "process count" if kind == "processes" else " ".join(field.split("."))
 
 
 def _shown(value: Any) -> str:
