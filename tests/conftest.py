@@ -22,8 +22,11 @@ os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
 # another seed in the same test, is loaded instead of compiled: 12% of the model tests' time), the commands run in
 # it or started from it (jaxhw.cli reads JAXHW_CACHE_DIR on import), and, through the environment, the notebook
 # kernels (the homework notebook loads the --quick report's programs: half its time).
-SESSION_CACHE = pathlib.Path(tempfile.mkdtemp(prefix="jaxhw-tests-compile-cache-"))
-os.environ["JAXHW_CACHE_DIR"] = str(SESSION_CACHE)
+# Under pytest-xdist the workers inherit the folder the controller made, and the controller removes it.
+OWNS_SESSION_CACHE = "JAXHW_TESTS_SESSION_CACHE" not in os.environ
+SESSION_CACHE = pathlib.Path(os.environ.get("JAXHW_TESTS_SESSION_CACHE")
+                             or tempfile.mkdtemp(prefix="jaxhw-tests-compile-cache-"))
+os.environ["JAXHW_TESTS_SESSION_CACHE"] = os.environ["JAXHW_CACHE_DIR"] = str(SESSION_CACHE)
 
 import jax  # noqa: E402  (after the environment it reads)
 
@@ -31,7 +34,8 @@ jax.config.update("jax_default_matmul_precision", "highest")  # also when a plug
 
 
 def pytest_sessionfinish(session, exitstatus):
-    shutil.rmtree(SESSION_CACHE, ignore_errors=True)
+    if OWNS_SESSION_CACHE:
+        shutil.rmtree(SESSION_CACHE, ignore_errors=True)
 
 
 SESSION_CACHE_MIN_COMPILE_SECONDS = 0.5  # writing every small program would cost more than it saves
@@ -49,6 +53,41 @@ def use_the_session_cache() -> None:
 
 
 use_the_session_cache()
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one worker per core, at most 4 (each JAX process already spreads its work over every core, so more
+    workers add memory and contention, not speed)."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def shared_fixtures(item) -> list[str]:
+    """The fixtures of this suite that ``item`` uses and that are built once per module or session."""
+    return [f"{definition.baseid}::{definition.argname}"
+            for definitions in item._fixtureinfo.name2fixturedefs.values() for definition in definitions
+            if definition.scope in ("module", "session") and definition.baseid.startswith("tests")
+            and definition.argname != "session_cache_environment"]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (`-n auto --dist loadgroup`, as pyproject sets), the tests that share a fixture built once
+    per module or session (a run of several processes, the --quick report), directly or through another test's
+    fixtures, go to one worker, so that it is built once."""
+    parent: dict[str, str] = {}
+
+    def root(fixture: str) -> str:
+        while parent.setdefault(fixture, fixture) != fixture:
+            fixture = parent[fixture]
+        return fixture
+
+    uses = {item.nodeid: shared_fixtures(item) for item in items}
+    for fixtures in uses.values():
+        for other in fixtures[1:]:
+            parent[root(other)] = root(fixtures[0])
+    for item in items:
+        if uses[item.nodeid]:
+            item.add_marker(pytest.mark.xdist_group(root(uses[item.nodeid][0])))
 
 
 @pytest.fixture(autouse=True)

@@ -25,8 +25,9 @@ ARGS = ["--model", "cnn", "--epochs", "5", "--batch-size", "64"]
 SAMPLE = np.zeros((1, 28, 28, 1), np.uint8)
 
 
-def classify_cnn(*args, cache, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "jaxhw.classify", *ARGS, "--compile-cache", str(cache), *args],
+def classify_cnn(*args, **kwargs):
+    """``python -m jaxhw.classify`` of a 5-epoch CNN; it compiles through the test session's cache (JAXHW_CACHE_DIR)."""
+    return subprocess.Popen([sys.executable, "-m", "jaxhw.classify", *ARGS, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
@@ -44,15 +45,13 @@ def final_state(directory):
 @pytest.mark.slow
 def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
     # The uninterrupted run first: the killed and the resumed runs then load its compiled programs from the cache.
-    cache = tmp_path / "cache"
     write_idx_dataset(tmp_path / "digits", 1000)  # 16 batches an epoch, a quarter of the embedded digits
     data = ("--source", "idx", "--data-dir", str(tmp_path / "digits"))
     classify = functools.partial(classify_cnn, *data)
-    whole = classify("--checkpoint-dir", str(tmp_path / "whole"), "--out", str(tmp_path / "whole_out"), cache=cache)
+    whole = classify("--checkpoint-dir", str(tmp_path / "whole"), "--out", str(tmp_path / "whole_out"))
     _, err = whole.communicate(timeout=600)
     assert whole.returncode == 0, err[-2000:]
-    killed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "killed_out"),
-                      cache=cache)
+    killed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--out", str(tmp_path / "killed_out"))
     deadline = time.monotonic() + 400
     while not (tmp_path / "killed" / "2").is_dir():  # orbax renames the folder into place once it is complete
         assert killed.poll() is None and time.monotonic() < deadline, killed.communicate()
@@ -63,8 +62,7 @@ def test_sigkill_in_epoch_3_then_resume_is_bitwise_equal(tmp_path):
     assert not (tmp_path / "killed" / "3").exists()  # it died during epoch 3, before that epoch's checkpoint
     assert not (tmp_path / "killed_out" / "metrics.json").exists()
 
-    resumed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--resume", "--out", str(tmp_path / "killed_out"),
-                       cache=cache)
+    resumed = classify("--checkpoint-dir", str(tmp_path / "killed"), "--resume", "--out", str(tmp_path / "killed_out"))
     _, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err[-2000:]
 

@@ -92,9 +92,10 @@ def finished(processes: list[subprocess.Popen], timeout: float = 300) -> list[tu
     return [(p.returncode, *output) for p, output in zip(processes, outputs)]
 
 
-def classify_group(cache: pathlib.Path, out: pathlib.Path, *args: str) -> list[subprocess.Popen]:
-    """Two processes of ``python -m jaxhw.classify``; process 1 is given its own --out, which it must not write."""
-    return group(["-m", "jaxhw.classify", *MLP_ARGS, "--compile-cache", str(cache), *args],
+def classify_group(out: pathlib.Path, *args: str) -> list[subprocess.Popen]:
+    """Two processes of ``python -m jaxhw.classify`` (compiling through the test session's cache, JAXHW_CACHE_DIR);
+    process 1 is given its own --out, which it must not write."""
+    return group(["-m", "jaxhw.classify", *MLP_ARGS, *args],
                  lambda index: ["--out", str(out if index == 0 else out.with_name(out.name + "-process1"))])
 
 
@@ -153,12 +154,6 @@ def runs(tmp_path_factory) -> dict:
             for name in ("one", "two")} | {"process 1": ended[2]}
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> pathlib.Path:
-    """One compilation cache for the commands of this module: a program compiled once is not compiled again."""
-    return tmp_path_factory.mktemp("compile-cache")
-
-
 @pytest.mark.slow
 def test_two_processes_train_the_batchnorm_cnn_to_the_parameters_of_one_process_with_two_devices(runs):
     one, two = runs["one"], runs["two"]
@@ -181,16 +176,16 @@ def test_two_processes_train_the_batchnorm_cnn_to_the_parameters_of_one_process_
 
 @pytest.mark.slow
 def test_all_processes_killed_after_a_checkpoint_resume_over_two_processes_to_the_uninterrupted_run(
-        runs, tmp_path, cache):
+        runs, tmp_path):
     out, ck = tmp_path / "out", tmp_path / "ck"
-    processes = classify_group(cache, out, "--checkpoint-dir", str(ck), "--epochs", "400")
+    processes = classify_group(out, "--checkpoint-dir", str(ck), "--epochs", "400")
     wait_for(ck / "1", processes)
     for process in processes:
         process.send_signal(signal.SIGKILL)
     assert [code for code, _, _ in finished(processes)] == [-signal.SIGKILL] * 2
     assert not out.exists() and checkpoint_entries(ck)[0] == "1"
 
-    ended = finished(classify_group(cache, out, "--checkpoint-dir", str(ck), "--resume"))
+    ended = finished(classify_group(out, "--checkpoint-dir", str(ck), "--resume"))
     assert [code for code, _, _ in ended] == [0, 0], [err[-3000:] for _, _, err in ended]
     written = json.loads((out / "metrics.json").read_text())
     assert (written["devices"], written["processes"]) == (2, 2)

@@ -36,11 +36,17 @@ from jaxhw.timeseries import main as timeseries
 TIMINGS = {"seconds", "seconds_per_epoch", "first_epoch_seconds", "total_seconds"}
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory) -> str:
-    """A compilation cache for the commands run as child processes: after the first, a run of the same model
-    compiles nothing. (In this process the cache stays off: it would slow every small compilation after it.)"""
-    return str(tmp_path_factory.mktemp("compile-cache"))
+def session_cache() -> str:
+    """The test session's compilation cache (tests/conftest.py), for the commands run here and as child processes:
+    after the first, a run of the same model compiles nothing."""
+    from jaxhw.cli import DEFAULT_COMPILE_CACHE  # JAXHW_CACHE_DIR names the session's cache
+
+    return str(DEFAULT_COMPILE_CACHE)
+
+
+@pytest.fixture()
+def cache() -> str:
+    return session_cache()
 
 
 @pytest.fixture()
@@ -74,7 +80,7 @@ def one_error_line(capsys) -> str:
 
 
 def mlp(cache: str | None, out: pathlib.Path, *args: str) -> list[str]:
-    """The arguments of a small MLP run on the embedded digits; ``cache`` None for a run in this process."""
+    """The arguments of a small MLP run on the embedded digits; ``cache`` None for a run without a cache."""
     compile_cache = ["--compile-cache", cache] if cache else ["--no-compile-cache"]
     return ["--source", "embedded", "--batch-size", "512", *compile_cache, "--out", str(out), *args]
 
@@ -100,21 +106,21 @@ def snapshot(folder: pathlib.Path) -> dict[str, bytes]:
 @pytest.mark.slow
 def test_a_fresh_run_into_another_runs_checkpoints_is_refused_and_overwrite_replaces_them(tmp_path, cache, capsys):
     ck = str(tmp_path / "ck")
-    assert classify(mlp(None, tmp_path / "a", "--epochs", "3", "--checkpoint-dir", ck)) == 0
+    assert classify(mlp(cache, tmp_path / "a", "--epochs", "3", "--checkpoint-dir", ck)) == 0
     before = snapshot(tmp_path / "ck")
-    assert classify(mlp(None, tmp_path / "b", "--model", "cnn", "--epochs", "1", "--checkpoint-dir", ck)) == 2
+    assert classify(mlp(cache, tmp_path / "b", "--model", "cnn", "--epochs", "1", "--checkpoint-dir", ck)) == 2
     line = one_error_line(capsys)
     assert "already holds checkpoints (epochs 1, 2, 3)" in line and "--resume" in line and "--overwrite" in line
     assert snapshot(tmp_path / "ck") == before and not (tmp_path / "b").exists()
-    assert classify(mlp(None, tmp_path / "b", "--epochs", "1", "--checkpoint-dir", ck, "--overwrite")) == 0
+    assert classify(mlp(cache, tmp_path / "b", "--epochs", "1", "--checkpoint-dir", ck, "--overwrite")) == 0
     assert sorted(p.name for p in (tmp_path / "ck").iterdir() if p.name.isdigit()) == ["1"]
 
 
 @pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory, cache) -> dict:
+def uninterrupted(tmp_path_factory) -> dict:
     """The metrics of a 3-epoch MLP run without checkpoints: what every resumed run must end with."""
     out = tmp_path_factory.mktemp("whole") / "out"
-    assert classify(mlp(None, out, "--epochs", "3")) == 0
+    assert classify(mlp(session_cache(), out, "--epochs", "3")) == 0
     return metrics(out)
 
 
@@ -147,10 +153,10 @@ def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninter
     reported = []
     monkeypatch.setattr(sys, "unraisablehook", reported.append)  # where orbax's abandoned reads would end up
     ck = tmp_path / "ck"
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
     CORRUPTIONS[corruption](ck / "2")
     capsys.readouterr()
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
     notes = capsys.readouterr().err
     lines = [line for line in notes.splitlines() if line.strip()]  # jaxhw's one line, nothing of orbax's
     assert len(lines) == 1 and lines[0].startswith(f"jaxhw: skipped unusable checkpoints in {ck}"), notes
@@ -164,10 +170,10 @@ def test_a_corrupt_newest_checkpoint_is_set_aside_and_the_run_ends_as_an_uninter
 def test_a_newer_folder_jaxhw_did_not_write_is_left_alone_by_resume(tmp_path, cache, uninterrupted, capsys):
     """An empty folder named by an epoch is no checkpoint: neither resumed from nor set aside nor deleted."""
     ck = tmp_path / "ck"
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
     (ck / "7").mkdir()
     capsys.readouterr()
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume")) == 0
     assert "skipped" not in capsys.readouterr().err
     assert metrics(tmp_path / "out") == uninterrupted
     assert sorted(p.name for p in ck.iterdir()) == ["1", "2", "3", "7"] and not any((ck / "7").iterdir())
@@ -176,8 +182,8 @@ def test_a_newer_folder_jaxhw_did_not_write_is_left_alone_by_resume(tmp_path, ca
 @pytest.mark.slow
 def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_each_field(tmp_path, cache, capsys):
     ck = str(tmp_path / "ck")
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", ck)) == 0
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", ck, "--resume")) == 2
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", ck)) == 0
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", ck, "--resume")) == 2
     assert "--epochs 1 is below the epoch of the checkpoint resumed from (2" in one_error_line(capsys)
     # The same command on 100 other digits from IDX files: the data's count and fingerprint differ.
     idx = tmp_path / "idx"
@@ -187,7 +193,7 @@ def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_e
     assert classify(args) == 2
     line = one_error_line(capsys)
     assert "different run" in line and "data.train_examples was 4000, now 100" in line and "data.fingerprint" in line
-    ae = ["--source", "embedded", "--batch-size", "1000", "--no-compile-cache", "--checkpoint-dir",
+    ae = ["--source", "embedded", "--batch-size", "1000", "--compile-cache", cache, "--checkpoint-dir",
           str(tmp_path / "ae_ck")]
     assert autoencode(ae + ["--epochs", "1", "--out", str(tmp_path / "ae")]) == 0
     assert autoencode(ae + ["--epochs", "2", "--out", str(tmp_path / "ae"), "--resume", "--weight-init", "torch"]) == 2
@@ -197,9 +203,9 @@ def test_resume_refuses_fewer_epochs_other_data_and_another_weight_init_naming_e
 @pytest.mark.slow
 def test_with_no_usable_checkpoint_resume_is_one_line_and_keeps_them_aside(tmp_path, cache, capsys):
     ck = tmp_path / "ck"
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(ck))) == 0
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(ck))) == 0
     _flip(_largest_array_file(ck / "1"))
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 2
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 2
     line = one_error_line(capsys)
     # Flipped bytes in a compressed array file fail to decode or decode to other values: either is caught.
     assert "no usable checkpoint" in line and re.search(r"epoch 1: (checksum mismatch|its arrays do not restore)",
@@ -212,13 +218,13 @@ def test_arrays_that_restore_to_other_values_fail_the_checksum(tmp_path, cache, 
     """Bit rot that still decodes: the arrays restore, but not to what was saved (simulated by recording
     another checksum in the metadata, which is what such arrays would be checked against)."""
     ck = tmp_path / "ck"
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck))) == 0
     meta_path = ck / "2" / "meta" / "metadata"
     meta = json.loads(meta_path.read_text())
     meta["checksum"] = "0" * len(meta["checksum"])
     meta_path.write_text(json.dumps(meta))
     capsys.readouterr()
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 0
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--checkpoint-dir", str(ck), "--resume")) == 0
     assert "epoch 2 (checksum mismatch)" in capsys.readouterr().err
     assert json.loads((tmp_path / "out" / "metrics.json").read_text())["epochs"][-1]["epoch"] == 2
 
@@ -228,7 +234,7 @@ def test_arrays_that_restore_to_other_values_fail_the_checksum(tmp_path, cache, 
 
 @pytest.mark.slow
 def test_a_full_disk_leaves_the_previous_output_exactly_as_it_was(small_disk, tmp_path, cache, capsys):
-    args = ["--source", "embedded", "--epochs", "1", "--batch-size", "1000", "--no-compile-cache", "--out"]
+    args = ["--source", "embedded", "--epochs", "1", "--batch-size", "1000", "--compile-cache", cache, "--out"]
     assert autoencode(args + [str(tmp_path / "sized")]) == 0
     size = sum(len(data) for data in snapshot(tmp_path / "sized").values())
     disk = small_disk(int(1.5 * size / 1024))  # room for one output of this run, not for two
@@ -245,7 +251,7 @@ def test_a_full_disk_leaves_the_previous_output_exactly_as_it_was(small_disk, tm
 @pytest.mark.slow
 def test_a_full_checkpoint_disk_is_one_line_and_leaves_no_partial_checkpoint(small_disk, tmp_path, cache, capsys):
     disk = small_disk(300)  # an MLP checkpoint needs about 0.8 MB
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(disk / "ck"))) == 1
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "1", "--checkpoint-dir", str(disk / "ck"))) == 1
     assert "cannot save the checkpoint of epoch 1" in one_error_line(capsys)
     assert list((disk / "ck").iterdir()) == [] and not (tmp_path / "out").exists()
 
@@ -293,7 +299,7 @@ def test_a_kill_while_the_output_is_written_leaves_the_previous_one(tmp_path, ca
     process.kill()
     process.wait()
     assert snapshot(out) == before
-    assert classify(mlp(None, out, "--epochs", "1")) == 0  # the next run clears what the kill left
+    assert classify(mlp(cache, out, "--epochs", "1")) == 0  # the next run clears what the kill left
     assert not staging.exists() and (out / "metrics.json").exists()
 
 
@@ -444,9 +450,9 @@ def _reject(constant: str):
 def test_every_json_jaxhw_writes_parses_strictly(quick_report, tmp_path, cache):
     """Browsers and jq reject NaN and Infinity; the report, every command's files and the checkpoints' metadata
     hold none (the gradient lab's overflow evidence has NaN and inf: they are written as null plus a reason)."""
-    assert gradients(["--epochs", "1", "--train-examples", "64", "--no-compile-cache",
+    assert gradients(["--epochs", "1", "--train-examples", "64", "--compile-cache", cache,
                       "--out", str(tmp_path / "grad")]) == 0
-    assert classify(mlp(None, tmp_path / "cls", "--epochs", "1", "--checkpoint-dir", str(tmp_path / "ck"))) == 0
+    assert classify(mlp(cache, tmp_path / "cls", "--epochs", "1", "--checkpoint-dir", str(tmp_path / "ck"))) == 0
     written = [*quick_report.rglob("*.json"), *(tmp_path / "grad").rglob("*.json"), *(tmp_path / "cls").rglob("*.json"),
                *(tmp_path / "ck").rglob("meta/metadata")]
     assert len(written) >= 8
@@ -522,7 +528,8 @@ def refused(capsys, code: int, argv: list[str], main=classify) -> str:
 
 
 @pytest.mark.slow
-def test_overwrite_deletes_nothing_before_the_input_is_checked_and_only_checkpoints_jaxhw_wrote(tmp_path, capsys):
+def test_overwrite_deletes_nothing_before_the_input_is_checked_and_only_checkpoints_jaxhw_wrote(cache, tmp_path,
+                                                                                            capsys):
     ck = tmp_path / "ck"
     old = fake_checkpoint(ck, 5)
     (ck / "2024").mkdir()
@@ -535,7 +542,7 @@ def test_overwrite_deletes_nothing_before_the_input_is_checked_and_only_checkpoi
     assert "does not exist or is not a directory" in refused(capsys, 2, bad_data)
     assert snapshot(ck) == before and old.is_dir()
     # The run that does overwrite: the old checkpoint goes, the user's numeric folders stay, through rotation too.
-    assert classify(mlp(None, tmp_path / "out", "--epochs", "2", "--keep-checkpoints", "1", "--checkpoint-dir",
+    assert classify(mlp(cache, tmp_path / "out", "--epochs", "2", "--keep-checkpoints", "1", "--checkpoint-dir",
                         str(ck), "--overwrite")) == 0
     assert sorted(p.name for p in ck.iterdir()) == ["0", "2", "2024"]
     assert (ck / "2024" / "thesis.txt").read_text() == "four years" and (ck / "0" / "notes.txt").read_text() == "mine"
@@ -555,7 +562,7 @@ def test_a_run_stopped_before_its_first_save_says_the_checkpoints_it_would_overw
     assert cli.kept_line().startswith(f"checkpoints up to epoch 5 are in {ck}: run the same command with --resume")
 
 
-def test_a_symlink_meets_the_lock_of_the_folder_it_leads_to(tmp_path, capsys):
+def test_a_symlink_meets_the_lock_of_the_folder_it_leads_to(cache, tmp_path, capsys):
     for option, what in (("--checkpoint-dir", "checkpoint dir"), ("--out", "output directory")):
         real, link = tmp_path / f"real{option}", tmp_path / f"link{option}"
         if option == "--checkpoint-dir":
@@ -567,12 +574,13 @@ def test_a_symlink_meets_the_lock_of_the_folder_it_leads_to(tmp_path, capsys):
         before = snapshot(real)
         overwrite = ["--overwrite"] if option == "--checkpoint-dir" else []
         with files.FolderLock(real, what):  # another run holds the real folder
-            line = refused(capsys, 2, mlp(None, tmp_path / "o", "--epochs", "1", option, str(link), *overwrite))
+            line = refused(capsys, 2, mlp(cache, tmp_path / "o", "--epochs", "1", option, str(link), *overwrite))
         assert f"{what} {real} is in use by another jaxhw run" in line and snapshot(real) == before
 
 
 @pytest.mark.slow
-def test_out_through_a_symlink_replaces_the_folder_it_leads_to_with_files_that_honour_the_umask(tmp_path, capsys):
+def test_out_through_a_symlink_replaces_the_folder_it_leads_to_with_files_that_honour_the_umask(cache, tmp_path,
+                                                                                              capsys):
     real, link = tmp_path / "real", tmp_path / "link"
     real.mkdir()
     (real / files.OUTPUT_MARKER).write_text("")  # an earlier run's output, replaced through the link
@@ -580,7 +588,7 @@ def test_out_through_a_symlink_replaces_the_folder_it_leads_to_with_files_that_h
     link.symlink_to(real, target_is_directory=True)
     previous = os.umask(0o022)
     try:
-        assert classify(mlp(None, link, "--epochs", "1", "--no-tensorboard")) == 0
+        assert classify(mlp(cache, link, "--epochs", "1", "--no-tensorboard")) == 0
     finally:
         os.umask(previous)
     assert not (real / "old.json").exists()
@@ -589,57 +597,57 @@ def test_out_through_a_symlink_replaces_the_folder_it_leads_to_with_files_that_h
     assert {oct(p.stat().st_mode & 0o777) for p in real.iterdir() if p.is_file()} == {oct(0o644)}
 
 
-def test_a_loop_a_long_name_a_mount_point_and_a_file_on_the_way_are_one_line_before_training(
+def test_a_loop_a_long_name_a_mount_point_and_a_file_on_the_way_are_one_line_before_training(cache,
         tmp_path, mount, capsys):
     loop = tmp_path / "loop"
     loop.symlink_to(loop)
-    assert "is a symlink loop" in refused(capsys, 2, mlp(None, loop, "--epochs", "1"))
+    assert "is a symlink loop" in refused(capsys, 2, mlp(cache, loop, "--epochs", "1"))
     long_name = tmp_path / ("x" * 248)
-    line = refused(capsys, 2, mlp(None, long_name, "--epochs", "1"))
+    line = refused(capsys, 2, mlp(cache, long_name, "--epochs", "1"))
     assert "its name is 248 bytes long, and the .NAME.staging" in line and "at most 246 bytes" in line
     disk = mount(tmp_path / "disk", "size=64k")
-    assert "is a mount point" in refused(capsys, 2, mlp(None, disk, "--epochs", "1"))
+    assert "is a mount point" in refused(capsys, 2, mlp(cache, disk, "--epochs", "1"))
     (tmp_path / "file").write_text("")
-    line = refused(capsys, 2, mlp(None, tmp_path / "out", "--checkpoint-dir", str(tmp_path / "file" / "ck")))
+    line = refused(capsys, 2, mlp(cache, tmp_path / "out", "--checkpoint-dir", str(tmp_path / "file" / "ck")))
     assert f"{tmp_path / 'file'} is a file, not a folder" in line
     assert not (tmp_path / "out").exists() and not long_name.exists()
 
 
-def test_an_output_that_holds_checkpoints_or_is_write_protected_is_not_replaced(tmp_path, mount, capsys):
+def test_an_output_that_holds_checkpoints_or_is_write_protected_is_not_replaced(cache, tmp_path, mount, capsys):
     out = tmp_path / "R1"
     fake_checkpoint(out, 1)
     (out / files.OUTPUT_MARKER).write_text("")
     assert "holds checkpoints (epochs 1) that replacing it would delete" in refused(
-        capsys, 2, mlp(None, out, "--epochs", "1"))
+        capsys, 2, mlp(cache, out, "--epochs", "1"))
     assert (out / "1").is_dir()
     protected = tmp_path / "protected"
     (protected / "tensorboard").mkdir(parents=True)
     (protected / files.OUTPUT_MARKER).write_text("")
     write_protect(protected / "tensorboard", mount)
-    line = refused(capsys, 2, mlp(None, protected, "--epochs", "1"))
+    line = refused(capsys, 2, mlp(cache, protected, "--epochs", "1"))
     assert f"{protected / 'tensorboard'} is write-protected" in line
     assert sorted(p.name for p in tmp_path.iterdir()) == [".R1.lock", ".protected.lock", "R1", "protected"]
 
 
-def test_a_full_disk_at_the_lock_is_one_line(tmp_path, mount, capsys):
+def test_a_full_disk_at_the_lock_is_one_line(cache, tmp_path, mount, capsys):
     disk = mount(tmp_path / "disk", "size=64k")
     with contextlib.suppress(OSError), open(disk / "filler", "wb", buffering=0) as filler:
         while filler.write(b"\0" * 4096):  # until the disk is full
             pass
-    line = refused(capsys, 2, mlp(None, disk / "out", "--epochs", "1"))
+    line = refused(capsys, 2, mlp(cache, disk / "out", "--epochs", "1"))
     assert f"cannot write its lock {disk / '.out.lock'}: no space left on the device" in line
 
 
-def test_a_read_only_checkpoint_dir_is_refused_before_a_corrupt_checkpoint_is_set_aside(tmp_path, mount, capsys):
+def test_a_read_only_checkpoint_dir_is_refused_before_a_corrupt_checkpoint_is_set_aside(cache, tmp_path, mount, capsys):
     ck = tmp_path / "ck"
     fake_checkpoint(ck, 1)
     fake_checkpoint(ck, 2)
     write_protect(ck, mount)
-    line = refused(capsys, 2, mlp(None, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume"))
+    line = refused(capsys, 2, mlp(cache, tmp_path / "out", "--epochs", "3", "--checkpoint-dir", str(ck), "--resume"))
     assert f"checkpoint dir {str(ck)!r} is not writable" in line
     assert sorted(p.name for p in ck.iterdir()) == ["1", "2"]
     missing = tmp_path / "typo"
-    line = refused(capsys, 2, mlp(None, tmp_path / "out", "--checkpoint-dir", str(missing), "--resume"))
+    line = refused(capsys, 2, mlp(cache, tmp_path / "out", "--checkpoint-dir", str(missing), "--resume"))
     assert f"--resume: checkpoint dir {missing} does not exist" in line and not missing.exists()
 
 
@@ -833,14 +841,14 @@ def test_two_processes_started_with_other_arguments_both_stop_before_training_na
     assert seconds < 60 and not out.exists(), seconds  # stopped before any training; nothing written
 
 
-def test_a_coordinator_port_in_use_is_one_line_before_anything_starts(tmp_path, capsys):
+def test_a_coordinator_port_in_use_is_one_line_before_anything_starts(cache, tmp_path, capsys):
     import socket
 
     with socket.socket() as taken:
         taken.bind(("localhost", 0))
         taken.listen()
         address = f"localhost:{taken.getsockname()[1]}"
-        code = classify(mlp(None, tmp_path / "out", "--coordinator-address", address, "--num-processes", "2",
+        code = classify(mlp(cache, tmp_path / "out", "--coordinator-address", address, "--num-processes", "2",
                             "--process-id", "0"))
     assert code == 2
     assert one_error_line(capsys) == (
@@ -1127,12 +1135,12 @@ def test_sigterm_to_process_1_of_a_group_ends_it_with_143_and_the_other_within_t
 
 
 @pytest.mark.slow
-def test_an_edited_history_or_lost_manifests_are_set_aside_quietly_and_the_run_resumes_before_them(
+def test_an_edited_history_or_lost_manifests_are_set_aside_quietly_and_the_run_resumes_before_them(cache,
         tmp_path, monkeypatch, capsys):
     reported = []
     monkeypatch.setattr(sys, "unraisablehook", reported.append)  # where orbax's abandoned reads end up
     ck, out = tmp_path / "ck", tmp_path / "out"
-    assert classify(mlp(None, out, "--epochs", "3", "--checkpoint-dir", str(ck), "--no-tensorboard")) == 0
+    assert classify(mlp(cache, out, "--epochs", "3", "--checkpoint-dir", str(ck), "--no-tensorboard")) == 0
     expected = json.loads((out / "metrics.json").read_text())["epochs"]
     meta_path = ck / "2" / "meta" / "metadata"
     meta = json.loads(meta_path.read_text())
@@ -1141,7 +1149,7 @@ def test_an_edited_history_or_lost_manifests_are_set_aside_quietly_and_the_run_r
     for manifest in (ck / "3").rglob("manifest.ocdbt"):
         manifest.unlink()
     capsys.readouterr()
-    assert classify(mlp(None, out, "--epochs", "3", "--checkpoint-dir", str(ck), "--resume", "--no-tensorboard")) == 0
+    assert classify(mlp(cache, out, "--epochs", "3", "--checkpoint-dir", str(ck), "--resume", "--no-tensorboard")) == 0
     import gc
 
     gc.collect()

@@ -4,10 +4,12 @@ import importlib.util
 import os
 import pathlib
 import re
+import tempfile
 import time
 
 import nbformat
 import pytest
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
@@ -23,17 +25,21 @@ def execute(path: pathlib.Path, environment: dict[str, str] | None = None) -> tu
     ``environment`` added to this process's), and the seconds it took; a failing cell fails the test with its
     source and its error."""
     notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(notebook, kernel_name="python3", timeout=CELL_TIMEOUT, startup_timeout=180,
-                            resources={"metadata": {"path": str(path.parent)}})
     python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     started = time.perf_counter()
-    try:
-        client.execute(env={**os.environ, **(environment or {}), "PYTHONPATH": python_path})
-    except CellExecutionError as error:
-        failed = next((index for index, cell in enumerate(notebook.cells)
-                       if any(output.get("output_type") == "error" for output in cell.get("outputs", []))), None)
-        # The error names the cell's source, its printed lines and the traceback.
-        pytest.fail(f"{path.name}: cell {failed} failed:\n{ANSI.sub('', str(error))}", pytrace=False)
+    # The kernel listens on files, not on TCP ports: ports picked as free can be taken by another process before the
+    # kernel binds them (two notebooks started at once by two test workers).
+    with tempfile.TemporaryDirectory(prefix="jaxhw-kernel-") as sockets:
+        kernel = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(pathlib.Path(sockets) / "kernel"))
+        client = NotebookClient(notebook, km=kernel, timeout=CELL_TIMEOUT, startup_timeout=180,
+                                resources={"metadata": {"path": str(path.parent)}})
+        try:
+            client.execute(env={**os.environ, **(environment or {}), "PYTHONPATH": python_path})
+        except CellExecutionError as error:
+            failed = next((index for index, cell in enumerate(notebook.cells)
+                           if any(output.get("output_type") == "error" for output in cell.get("outputs", []))), None)
+            # The error names the cell's source, its printed lines and the traceback.
+            pytest.fail(f"{path.name}: cell {failed} failed:\n{ANSI.sub('', str(error))}", pytrace=False)
     return notebook, time.perf_counter() - started
 
 

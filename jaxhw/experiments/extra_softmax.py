@@ -91,17 +91,27 @@ def double_softmax_evidence(true_class: int = HOMEWORK_TRUE_CLASS, margins: Sequ
                 "softmax_then_cross_entropy": cross_entropy(jax.nn.softmax(z)[None], label),
                 "mse_on_probabilities": mse(jax.nn.softmax(z), jax.nn.one_hot(true_class, NUM_CLASSES, dtype=z.dtype))}
 
-    rows = []
+    @jax.jit  # one program for every margin, instead of each operation compiled on its own
+    def at_margins(logits):
+        values = jax.vmap(losses)(logits)
+        grads = {name: jax.vmap(jax.grad(lambda z, n=name: losses(z)[n]))(logits)[:, true_class] for name in values}
+        return values, grads, jax.nn.softmax(logits)[:, true_class]
+
+    margins = tuple(margins)
     with jax.enable_x64(True):
-        for margin in margins:
-            z = jnp.zeros(NUM_CLASSES, jnp.float64).at[true_class].set(margin)
-            values = {name: float(value) for name, value in losses(z).items()}
-            grads = {name: float(jax.grad(lambda v, n=name: losses(v)[n])(z)[true_class]) for name in values}
-            rows.append({"margin": margin, "p_true": float(jax.nn.softmax(z)[true_class]), "loss": values,
-                         "dL_dz_true": grads})
-        extremes = {name: float(cross_entropy(jax.nn.softmax(jnp.zeros(NUM_CLASSES, jnp.float64).at[k].set(60.0))[None],
-                                              jnp.asarray([true_class])))
-                    for name, k in (("most_right", true_class), ("most_wrong", (true_class + 1) % NUM_CLASSES))}
+        at = jnp.zeros((len(margins) + 2, NUM_CLASSES), jnp.float64)
+        # the rows of the margins, then the double softmax's extremes: the true class's logit (most right) or
+        # another's 60 above the rest (most wrong)
+        logits = at.at[jnp.arange(len(margins) + 2), jnp.asarray([true_class] * (len(margins) + 1)
+                                                                 + [(true_class + 1) % NUM_CLASSES])].set(
+            jnp.asarray([*margins, 60.0, 60.0], jnp.float64))
+        values, grads, p_true = jax.device_get(at_margins(logits))
+    rows = [{"margin": margin, "p_true": float(p_true[index]),
+             "loss": {name: float(value[index]) for name, value in values.items()},
+             "dL_dz_true": {name: float(grad[index]) for name, grad in grads.items()}}
+            for index, margin in enumerate(margins)]
+    most_right, most_wrong = values["softmax_then_cross_entropy"][-2:]
+    extremes = {"most_right": float(most_right), "most_wrong": float(most_wrong)}
     return {"true_class": true_class, "rows": rows,
             "bounds_formula": [math.log(math.e + NUM_CLASSES - 1) - 1, math.log(math.e + NUM_CLASSES - 1)],
             "bounds_at_logit_60": [extremes["most_right"], extremes["most_wrong"]]}
