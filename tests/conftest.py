@@ -8,6 +8,7 @@ they inherit this environment) compute them at "highest" precision; and each JAX
 it needs it instead of 75% of the GPU at start, so the tests that run two or more JAX processes at once fit on
 one GPU. The library itself keeps XLA's fast default (docs/devices-and-checkpoints.md).
 """
+import fcntl
 import os
 import pathlib
 import shutil
@@ -61,35 +62,6 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return max(1, min(os.cpu_count() or 1, 4))
 
 
-def shared_fixtures(item) -> list[str]:
-    """The fixtures of this suite that ``item`` uses and that are built once per module or session."""
-    return [f"{definition.baseid}::{definition.argname}"
-            for definitions in item._fixtureinfo.name2fixturedefs.values() for definition in definitions
-            if definition.scope in ("module", "session") and definition.baseid.startswith("tests")
-            and definition.argname != "session_cache_environment"]
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (`-n auto --dist loadgroup`, as pyproject sets), the tests that share a fixture built once
-    per module or session (a run of several processes, the --quick report), directly or through another test's
-    fixtures, go to one worker, so that it is built once."""
-    parent: dict[str, str] = {}
-
-    def root(fixture: str) -> str:
-        while parent.setdefault(fixture, fixture) != fixture:
-            fixture = parent[fixture]
-        return fixture
-
-    uses = {item.nodeid: shared_fixtures(item) for item in items}
-    for fixtures in uses.values():
-        for other in fixtures[1:]:
-            parent[root(other)] = root(fixtures[0])
-    for item in items:
-        if uses[item.nodeid]:
-            item.add_marker(pytest.mark.xdist_group(root(uses[item.nodeid][0])))
-
-
 @pytest.fixture(autouse=True)
 def the_session_cache_after_each_test():
     """A command run in this process (main(argv)) sets the cache its arguments name; the next test starts again
@@ -109,10 +81,14 @@ def session_cache_environment() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def quick_report(tmp_path_factory) -> pathlib.Path:
-    """The directory of ``python -m jaxhw --quick`` on the embedded digits (built once, about a minute)."""
+def quick_report() -> pathlib.Path:
+    """The directory of ``python -m jaxhw --quick`` on the embedded digits, built once for the session (about a
+    minute) by the first worker that asks; another that asks meanwhile waits for it."""
     from jaxhw.__main__ import main
 
-    out = tmp_path_factory.mktemp("report")
-    assert main(["--quick", "--source", "embedded", "--out", str(out)]) == 0  # the session's cache
+    out = SESSION_CACHE / "quick-report"
+    with open(SESSION_CACHE / "quick-report.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "index.html").exists():  # the output is moved into place whole, once written
+            assert main(["--quick", "--source", "embedded", "--out", str(out)]) == 0  # the session's cache
     return out
