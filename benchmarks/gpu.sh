@@ -55,7 +55,10 @@ if ! JAX_PLATFORMS=cuda "$PYTHON" -c "import jax, sys; sys.exit(jax.default_back
 fi
 
 echo "== tests, JAX_PLATFORMS=cuda"
-JAX_PLATFORMS=cuda timeout "${TEST_TIMEOUT:-900}" "$PYTHON" -m pytest -q -ra -p no:cacheprovider tests \
+# Without pytest-xdist (an image that has only pytest), the tests run in one process: pyproject's -n is dropped.
+workers=()
+"$PYTHON" -c "import xdist" 2>/dev/null || workers=(-o "addopts=-ra --durations=15")
+JAX_PLATFORMS=cuda timeout "${TEST_TIMEOUT:-900}" "$PYTHON" -m pytest -q -ra -p no:cacheprovider "${workers[@]}" tests \
   > "$OUTDIR/tests.log" 2>&1
 tests_rc=$?
 tail -n 25 "$OUTDIR/tests.log"

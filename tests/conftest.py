@@ -56,6 +56,7 @@ def use_the_session_cache() -> None:
 use_the_session_cache()
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist, which a machine without it never calls
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto`: one worker per core, at most 4 (each JAX process already spreads its work over every core, so more
     workers add memory and contention, not speed)."""
