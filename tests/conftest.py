@@ -1,5 +1,5 @@
-"""What every test shares: the same numbers on any backend, and the --quick homework report, produced once per
-test session for the report tests.
+"""What every test shares: the same numbers on any backend, one compilation cache, and the --quick homework report,
+produced once per test session for the report tests; under pytest-xdist its workers share both.
 
 On any backend: the parity tests compare with PyTorch on the CPU or with finite differences at float32
 tolerances, but NVIDIA GPUs since Ampere compute float32 matmuls and convolutions in TF32 by default (and TPUs

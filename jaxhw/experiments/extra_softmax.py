@@ -97,24 +97,21 @@ def double_softmax_evidence(true_class: int = HOMEWORK_TRUE_CLASS, margins: Sequ
         grads = {name: jax.vmap(jax.grad(lambda z, n=name: losses(z)[n]))(logits)[:, true_class] for name in values}
         return values, grads, jax.nn.softmax(logits)[:, true_class]
 
+    # One row per margin, then the double softmax's extremes: the true class's logit 60 above the rest (most
+    # right), another class's (most wrong).
     margins = tuple(margins)
+    raised = [*margins, 60.0, 60.0]
+    logits = np.zeros((len(raised), NUM_CLASSES))
+    logits[np.arange(len(raised)), [true_class] * (len(margins) + 1) + [(true_class + 1) % NUM_CLASSES]] = raised
     with jax.enable_x64(True):
-        at = jnp.zeros((len(margins) + 2, NUM_CLASSES), jnp.float64)
-        # the rows of the margins, then the double softmax's extremes: the true class's logit (most right) or
-        # another's 60 above the rest (most wrong)
-        logits = at.at[jnp.arange(len(margins) + 2), jnp.asarray([true_class] * (len(margins) + 1)
-                                                                 + [(true_class + 1) % NUM_CLASSES])].set(
-            jnp.asarray([*margins, 60.0, 60.0], jnp.float64))
-        values, grads, p_true = jax.device_get(at_margins(logits))
+        values, grads, p_true = jax.device_get(at_margins(jnp.asarray(logits, jnp.float64)))
     rows = [{"margin": margin, "p_true": float(p_true[index]),
              "loss": {name: float(value[index]) for name, value in values.items()},
              "dL_dz_true": {name: float(grad[index]) for name, grad in grads.items()}}
             for index, margin in enumerate(margins)]
-    most_right, most_wrong = values["softmax_then_cross_entropy"][-2:]
-    extremes = {"most_right": float(most_right), "most_wrong": float(most_wrong)}
     return {"true_class": true_class, "rows": rows,
             "bounds_formula": [math.log(math.e + NUM_CLASSES - 1) - 1, math.log(math.e + NUM_CLASSES - 1)],
-            "bounds_at_logit_60": [extremes["most_right"], extremes["most_wrong"]]}
+            "bounds_at_logit_60": [float(bound) for bound in values["softmax_then_cross_entropy"][-2:]]}
 
 
 def extra_softmax_training(epochs: int = 2, train_examples: int | None = None, batch_size: int = 64,

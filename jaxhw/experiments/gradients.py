@@ -221,9 +221,10 @@ def convexity_evidence(true_class: int = HOMEWORK_TRUE_CLASS, margins: Sequence[
         return {loss: jax.vmap(lambda z, f=functions[loss]: jnp.linalg.eigvalsh(jax.hessian(f)(z)).min())(logits)
                 for loss in losses}
 
+    logits = np.zeros((len(margins), NUM_CLASSES))
+    logits[:, true_class] = margins
     with jax.enable_x64(True):
-        logits = jnp.zeros((len(margins), NUM_CLASSES), jnp.float64).at[:, true_class].set(jnp.asarray(margins))
-        smallest = jax.device_get(smallest_eigenvalues(logits))
+        smallest = jax.device_get(smallest_eigenvalues(jnp.asarray(logits, jnp.float64)))
     rows = [{"margin": margin, **{loss: float(smallest[loss][index]) for loss in losses}}
             for index, margin in enumerate(margins)]
     return {"true_class": true_class, "min_hessian_eigenvalue": rows}
